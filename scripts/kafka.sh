@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# Manages livepoll's bundled local Kafka broker.
+#
+#   scripts/kafka.sh install | start | stop | status
+#
+# Environment (all optional):
+#   LIVEPOLL_DATA_DIR   data dir; the broker keeps its log, pid and log file in $DATA_DIR/kafka
+#   KAFKA_PORT          port on 127.0.0.1 (default 9092)
+#   LIVEPOLL_CACHE      where the pinned Tansu is installed (default ~/.cache/livepoll)
+#   KAFKA_HOME          an Apache Kafka install: use it (single-node KRaft) instead of Tansu
+#   LIVEPOLL_WATCH_PID  stop the broker when this process exits (used by the test suite)
+#
+# Exit codes: 0 ok; 1 failed (or, for status, not running); 2 bad usage;
+#             4 the port is taken by something that is not this data dir's broker.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "$0")" && pwd)"
+CONF_DIR="${LIVEPOLL_KAFKA_CONF:-$HERE/../kafka}"
+# shellcheck source=../kafka/tansu.env
+. "$CONF_DIR/tansu.env"
+
+DATA_DIR="${LIVEPOLL_DATA_DIR:-./livepoll-data}"
+mkdir -p "$DATA_DIR"
+DATA_DIR="$(cd "$DATA_DIR" && pwd)"
+KAFKA_PORT="${KAFKA_PORT:-9092}"
+LIVEPOLL_CACHE="${LIVEPOLL_CACHE:-$HOME/.cache/livepoll}"
+BROKER_DIR="$DATA_DIR/kafka"
+PID_FILE="$BROKER_DIR/broker.pid"
+WATCH_FILE="$BROKER_DIR/watchdog.pid"
+LOG_FILE="$BROKER_DIR/broker.log"
+TANSU="$LIVEPOLL_CACHE/tansu-$TANSU_VERSION/bin/tansu"
+
+say() { printf 'kafka: %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+need() { command -v "$1" >/dev/null 2>&1 || die "$1 is required but not installed${2:+ ($2)}"; }
+
+engine() { if [ -n "${KAFKA_HOME:-}" ]; then echo "apache-kafka"; else echo "tansu-$TANSU_VERSION"; fi; }
+
+# Sends a Kafka ApiVersions request and succeeds if a well-formed answer comes back within 2 s.
+answers_kafka() {
+  local port="$1" out
+  out="$(
+    (
+      exec 3<>"/dev/tcp/127.0.0.1/$port" || exit 1
+      # size=18, api_key=18 (ApiVersions), version=0, correlation_id=1, client_id="livepoll"
+      printf '\000\000\000\022\000\022\000\000\000\000\000\001\000\010livepoll' >&3
+      dd bs=8 count=1 <&3 2>/dev/null | od -An -tx1
+    ) 2>/dev/null &
+    local probe=$! i=0
+    while kill -0 "$probe" 2>/dev/null && [ $i -lt 20 ]; do sleep 0.1; i=$((i + 1)); done
+    kill "$probe" 2>/dev/null || true
+    wait "$probe" 2>/dev/null || true
+  )"
+  # bytes 4-7 of the answer are our correlation id, 00 00 00 01
+  [ "$(echo $out | awk '{print $5 $6 $7 $8}')" = "00000001" ]
+}
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+broker_pid() {
+  [ -f "$PID_FILE" ] || return 1
+  local pid
+  pid="$(cat "$PID_FILE")"
+  kill -0 "$pid" 2>/dev/null || return 1
+  echo "$pid"
+}
+
+install_tansu() {
+  [ -n "${KAFKA_HOME:-}" ] && return 0
+  if [ -x "$TANSU" ]; then return 0; fi
+  need cargo "install Rust from https://rustup.rs"
+  mkdir -p "$LIVEPOLL_CACHE"
+  local lock="$LIVEPOLL_CACHE/install-tansu.lock"
+  until mkdir "$lock" 2>/dev/null; do
+    say "another install of Tansu is running; waiting for it..."
+    sleep 5
+    [ -x "$TANSU" ] && return 0
+  done
+  trap 'rmdir "$lock" 2>/dev/null || true' EXIT
+  say "installing the Tansu $TANSU_VERSION broker into $LIVEPOLL_CACHE (first run only: compiling takes about 10 minutes)"
+  cargo install --locked "tansu@$TANSU_VERSION" --features "$TANSU_FEATURES" \
+    --root "$LIVEPOLL_CACHE/tansu-$TANSU_VERSION" >&2 || die "installing Tansu failed (see above)"
+  rmdir "$lock" 2>/dev/null || true
+  trap - EXIT
+  say "Tansu installed: $TANSU"
+}
+
+launch_tansu() {
+  cd "$BROKER_DIR"
+  local url="tcp://127.0.0.1:$KAFKA_PORT"
+  # setsid: the broker must not get the terminal's Ctrl-C; livepoll stops it in order.
+  $SETSID nohup "$TANSU" broker --cluster-id "$TANSU_CLUSTER_ID" \
+    --listener-url "$url" --advertised-listener-url "$url" \
+    --storage-engine "$TANSU_STORAGE" >>"$LOG_FILE" 2>&1 </dev/null &
+  echo $! >"$PID_FILE"
+  cd - >/dev/null
+}
+
+launch_apache() {
+  [ -x "$KAFKA_HOME/bin/kafka-server-start.sh" ] || die "KAFKA_HOME=$KAFKA_HOME has no bin/kafka-server-start.sh"
+  local props="$BROKER_DIR/server.properties" log_dir="$BROKER_DIR/kraft"
+  local abs_log_dir
+  mkdir -p "$log_dir"
+  abs_log_dir="$(cd "$log_dir" && pwd)"
+  sed -e "s|@PORT@|$KAFKA_PORT|g" -e "s|@CONTROLLER_PORT@|$((KAFKA_PORT + 1))|g" \
+    -e "s|@LOG_DIR@|$abs_log_dir|g" "$CONF_DIR/server.properties" >"$props"
+  if [ ! -f "$log_dir/meta.properties" ]; then
+    say "formatting KRaft storage in $log_dir (first start only)"
+    "$KAFKA_HOME/bin/kafka-storage.sh" format -t "$("$KAFKA_HOME/bin/kafka-storage.sh" random-uuid)" \
+      -c "$props" >>"$LOG_FILE" 2>&1 || die "formatting Kafka storage failed: see $LOG_FILE"
+  fi
+  $SETSID nohup "$KAFKA_HOME/bin/kafka-server-start.sh" "$props" >>"$LOG_FILE" 2>&1 </dev/null &
+  echo $! >"$PID_FILE"
+}
+
+start_watchdog() {
+  local watched="$1" self="$HERE/kafka.sh"
+  (
+    while kill -0 "$watched" 2>/dev/null; do sleep 1; done
+    LIVEPOLL_WATCH_PID= "$self" stop
+  ) </dev/null >/dev/null 2>&1 &
+  echo $! >"$WATCH_FILE"
+}
+
+cmd_start() {
+  local pid
+  if pid="$(broker_pid)"; then
+    if answers_kafka "$KAFKA_PORT"; then
+      say "already running (pid $pid, 127.0.0.1:$KAFKA_PORT)"
+      return 0
+    fi
+    die "a broker process (pid $pid) exists but does not answer on port $KAFKA_PORT; run: $0 stop"
+  fi
+  if port_in_use "$KAFKA_PORT"; then
+    say "port $KAFKA_PORT is already in use by another process (not this data dir's broker)"
+    exit 4
+  fi
+  install_tansu
+  mkdir -p "$BROKER_DIR"
+  SETSID=""
+  command -v setsid >/dev/null 2>&1 && SETSID="setsid"
+  say "starting $(engine) on 127.0.0.1:$KAFKA_PORT (data: $BROKER_DIR, log: $LOG_FILE)"
+  if [ -n "${KAFKA_HOME:-}" ]; then launch_apache; else launch_tansu; fi
+  pid="$(cat "$PID_FILE")"
+  [ -n "${LIVEPOLL_WATCH_PID:-}" ] && start_watchdog "$LIVEPOLL_WATCH_PID"
+  local waited=0
+  until answers_kafka "$KAFKA_PORT"; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      rm -f "$PID_FILE"
+      tail -n 20 "$LOG_FILE" >&2 || true
+      die "the broker exited during start-up (log above: $LOG_FILE)"
+    fi
+    if [ "$waited" -ge "$((START_TIMEOUT * 10))" ]; then
+      die "the broker did not answer within ${START_TIMEOUT}s (log: $LOG_FILE)"
+    fi
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  say "ready (pid $pid)"
+}
+
+cmd_stop() {
+  if [ -f "$WATCH_FILE" ]; then
+    kill "$(cat "$WATCH_FILE")" 2>/dev/null || true
+    rm -f "$WATCH_FILE"
+  fi
+  local pid
+  if ! pid="$(broker_pid)"; then
+    rm -f "$PID_FILE"
+    say "not running"
+    return 0
+  fi
+  say "stopping broker (pid $pid)"
+  kill -TERM "$pid" 2>/dev/null || true
+  local waited=0
+  while kill -0 "$pid" 2>/dev/null; do
+    if [ "$waited" -ge "$((STOP_TIMEOUT * 10))" ]; then
+      say "no exit after ${STOP_TIMEOUT}s; sending SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      break
+    fi
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  rm -f "$PID_FILE"
+  say "stopped"
+}
+
+cmd_status() {
+  local pid
+  if pid="$(broker_pid)"; then
+    if answers_kafka "$KAFKA_PORT"; then
+      echo "running pid=$pid port=$KAFKA_PORT engine=$(engine) data=$BROKER_DIR"
+      return 0
+    fi
+    echo "unresponsive pid=$pid port=$KAFKA_PORT engine=$(engine)"
+    return 3
+  fi
+  echo "stopped port=$KAFKA_PORT engine=$(engine)"
+  return 1
+}
+
+case "${1:-}" in
+  install) install_tansu ;;
+  start) cmd_start ;;
+  stop) cmd_stop ;;
+  status) cmd_status ;;
+  *)
+    echo "usage: $0 install|start|stop|status" >&2
+    exit 2
+    ;;
+esac

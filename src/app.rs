@@ -1,0 +1,274 @@
+//! Building and running the server: the caller supplies the configuration and the shutdown
+//! signal; tests bind port 0 and stop the app at will.
+
+use std::fs::File;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::agenda;
+use crate::auth::Keys;
+use crate::broker::{BundledBroker, OwnedBroker, Status};
+use crate::cli::ServeArgs;
+use crate::consumer::TallyConsumer;
+use crate::health::Health;
+use crate::kafka::{Topics, VoteProducer, ensure_topics};
+use crate::live::Live;
+use crate::ratelimit::RateLimiter;
+use crate::state::{AppState, Inner};
+use crate::timer;
+
+/// What `serve` prints on start.
+#[derive(Debug, Clone)]
+pub struct StartupInfo {
+    pub join_url: String,
+    pub local_url: String,
+    pub admin_token: String,
+    pub kafka: String,
+}
+
+/// A built, not yet running, server.
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    addr: SocketAddr,
+    state: AppState,
+    tasks: JoinSet<()>,
+    broker: Option<OwnedBroker>,
+    info: StartupInfo,
+    _lock: File,
+}
+
+/// A startup failure that is the user's to fix (exit code 2) rather than a runtime fault.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+fn first_lan_ipv4() -> Option<std::net::Ipv4Addr> {
+    if_addrs::get_if_addrs()
+        .ok()?
+        .into_iter()
+        .find_map(|i| match i.ip() {
+            std::net::IpAddr::V4(v4) if !v4.is_loopback() && !v4.is_link_local() => Some(v4),
+            _ => None,
+        })
+}
+
+impl Application {
+    /// Starts everything but the HTTP server: the bundled broker (unless `--brokers`), topics,
+    /// the tally store and consumer, and the background tasks.
+    pub async fn build(args: ServeArgs) -> anyhow::Result<Application> {
+        let data_dir: PathBuf = args.broker.data_dir.clone();
+        std::fs::create_dir_all(&data_dir)
+            .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+        let lock = File::create(data_dir.join("serve.lock"))?;
+        if lock.try_lock().is_err() {
+            return Err(ConfigError(format!(
+                "another livepoll serve is already using the data dir {}",
+                data_dir.display()
+            ))
+            .into());
+        }
+        let std_listener = std::net::TcpListener::bind(args.bind)
+            .map_err(|e| ConfigError(format!("cannot listen on {}: {e}", args.bind)))?;
+        std_listener.set_nonblocking(true)?;
+        let listener = tokio::net::TcpListener::from_std(std_listener)?;
+        let addr = listener.local_addr()?;
+
+        let mut owned = None;
+        let brokers = match &args.brokers {
+            Some(b) => b.clone(),
+            None => {
+                let broker = BundledBroker::new(&data_dir, args.broker.kafka_port)?;
+                let b2 = broker.clone();
+                let status = tokio::task::spawn_blocking(move || b2.status()).await??;
+                match status {
+                    Status::Running(s) => {
+                        tracing::info!("reusing the running bundled broker ({s})")
+                    }
+                    _ => {
+                        let b2 = broker.clone();
+                        tokio::task::spawn_blocking(move || b2.start())
+                            .await?
+                            .map_err(|e| match e {
+                                crate::broker::BrokerError::PortTaken(_) => {
+                                    anyhow::Error::new(ConfigError(e.to_string()))
+                                }
+                                e => e.into(),
+                            })?;
+                        owned = Some(OwnedBroker::new(broker.clone()));
+                    }
+                }
+                broker.bootstrap()
+            }
+        };
+        let kafka_desc = match (&args.brokers, &owned) {
+            (Some(b), _) => format!("external cluster {b}"),
+            (None, Some(_)) => {
+                format!("bundled broker on {brokers} (started by this serve; stopped with it)")
+            }
+            (None, None) => format!("bundled broker on {brokers} (already running; left running)"),
+        };
+
+        let topics = Topics::with_prefix(&args.topic_prefix);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            match ensure_topics(&brokers, &topics, args.vote_partitions).await {
+                Ok(()) => break,
+                Err(e) if tokio::time::Instant::now() < deadline => {
+                    tracing::warn!("creating topics: {e}; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(e) => {
+                    return Err(anyhow::anyhow!(
+                        "cannot create the Kafka topics on {brokers}: {e}"
+                    ));
+                }
+            }
+        }
+
+        let keys = Keys::load_or_create(&data_dir, args.admin_token.as_deref())?;
+        let store = Arc::new(crate::store::TallyStore::open(
+            &data_dir.join("tallies.redb"),
+        )?);
+        let producer = VoteProducer::new(&brokers)?;
+        let live = Live::new();
+        let (consumer, handles) =
+            TallyConsumer::new(store.clone(), &brokers, topics.clone(), live.clone()).await?;
+        let health = Health::new(handles.healthy.clone());
+        let shutdown = CancellationToken::new();
+
+        let join_url = match &args.public_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => {
+                let ip = first_lan_ipv4()
+                    .map(|ip| ip.to_string())
+                    .unwrap_or_else(|| "127.0.0.1".into());
+                format!("http://{ip}:{}", addr.port())
+            }
+        };
+        let qr_svg = crate::qr::svg(&join_url)
+            .map_err(|e| ConfigError(format!("cannot encode {join_url} as QR: {e}")))?;
+        let state = AppState(Arc::new(Inner {
+            keys: keys.clone(),
+            store: store.clone(),
+            producer: producer.clone(),
+            topics: topics.clone(),
+            consumer: handles.clone(),
+            live: live.clone(),
+            health: health.clone(),
+            limiter: RateLimiter::new(20, 5),
+            public_url: join_url.clone(),
+            kafka_desc: kafka_desc.clone(),
+            qr_svg,
+            shutdown: shutdown.clone(),
+        }));
+
+        let mut tasks = JoinSet::new();
+        tasks.spawn(consumer.run(shutdown.clone()));
+        tasks.spawn(health.run(producer.clone(), topics.polls.clone(), shutdown.clone()));
+        catch_up_polls(&state, &brokers, &topics).await?;
+        tasks.spawn(
+            live.clone()
+                .run(store.clone(), state.polls(), shutdown.clone()),
+        );
+        tasks.spawn(timer::run(state.clone(), shutdown.clone()));
+        if let Some(file) = &args.polls {
+            agenda::preload(&state, file).await?;
+        }
+
+        let local_host = if addr.ip().is_unspecified() {
+            "127.0.0.1".to_string()
+        } else {
+            addr.ip().to_string()
+        };
+        let info = StartupInfo {
+            join_url,
+            local_url: format!("http://{local_host}:{}", addr.port()),
+            admin_token: keys.admin_token().to_string(),
+            kafka: kafka_desc,
+        };
+        Ok(Application {
+            listener,
+            addr,
+            state,
+            tasks,
+            broker: owned,
+            info,
+            _lock: lock,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn info(&self) -> &StartupInfo {
+        &self.info
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then stops in order: HTTP, consumer (its last batch
+    /// committed), producer flush, and the bundled broker if this serve started it.
+    pub async fn run(
+        mut self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let cancel = self.state.shutdown.clone();
+        let routes = crate::http::routes(self.state.clone());
+        let c2 = cancel.clone();
+        let stop = async move {
+            tokio::select! {
+                _ = shutdown => {}
+                _ = c2.cancelled() => {}
+            }
+        };
+        let server = warp::serve(routes)
+            .incoming(self.listener)
+            .graceful(stop)
+            .run();
+        let c3 = cancel.clone();
+        let server = async move {
+            tokio::select! {
+                _ = server => {}
+                // Idle keep-alive connections must not hold a stop up for long.
+                _ = async { c3.cancelled().await; tokio::time::sleep(Duration::from_secs(3)).await } => {}
+            }
+        };
+        server.await;
+        cancel.cancel();
+        while self.tasks.join_next().await.is_some() {}
+        let producer = self.state.producer.clone();
+        tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(5))).await?;
+        if let Some(b) = self.broker.take() {
+            tokio::task::spawn_blocking(move || b.stop()).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Waits until the consumer has applied every poll event present at start, so intake and pages
+/// see the current polls before the first request.
+async fn catch_up_polls(state: &AppState, brokers: &str, topics: &Topics) -> anyhow::Result<()> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let c: BaseConsumer = crate::kafka::consumer_config(brokers).create()?;
+    let topic = topics.polls.clone();
+    let (_, high) =
+        tokio::task::spawn_blocking(move || c.fetch_watermarks(&topic, 0, Duration::from_secs(10)))
+            .await??;
+    let mut applied = state.consumer.polls_applied.clone();
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        applied.wait_for(|n| *n as i64 >= high),
+    )
+    .await
+    .context("timed out replaying the polls topic")??;
+    Ok(())
+}

@@ -1,0 +1,126 @@
+//! The command line (CONTRACT.md "Command line"). Every flag also reads `LIVEPOLL_<FLAG>`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "livepoll",
+    version,
+    about = "Self-hosted live audience polling, backed by Kafka"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the polling server (starts the bundled Kafka unless --brokers is given).
+    Serve(ServeArgs),
+    /// Manage the bundled local Kafka broker.
+    Kafka {
+        #[arg(value_enum)]
+        action: KafkaAction,
+        #[command(flatten)]
+        broker: BrokerArgs,
+    },
+    /// Simulate attendees voting against a running server.
+    Simulate(SimulateArgs),
+    /// Export a poll's results (every round) as CSV or JSON.
+    Export(ExportArgs),
+    /// Print a scannable QR code for a URL.
+    Qr {
+        /// The URL to encode.
+        url: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KafkaAction {
+    Start,
+    Stop,
+    Status,
+}
+
+/// Where the bundled broker lives.
+#[derive(Debug, Clone, Args)]
+pub struct BrokerArgs {
+    /// Data directory (tally database, tokens, bundled broker's log).
+    #[arg(long, env = "LIVEPOLL_DATA_DIR", default_value = "./livepoll-data")]
+    pub data_dir: PathBuf,
+    /// Port of the bundled Kafka broker on 127.0.0.1.
+    #[arg(long, env = "LIVEPOLL_KAFKA_PORT", default_value_t = 9092)]
+    pub kafka_port: u16,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "LIVEPOLL_BIND", default_value = "0.0.0.0:8080")]
+    pub bind: SocketAddr,
+    /// URL attendees use (default: http://FIRST-LAN-IPV4:PORT).
+    #[arg(long, env = "LIVEPOLL_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    #[command(flatten)]
+    pub broker: BrokerArgs,
+    /// Use this Kafka cluster instead of starting the bundled broker.
+    #[arg(long, env = "LIVEPOLL_BROKERS")]
+    pub brokers: Option<String>,
+    /// Admin token (default: generated once and kept in the data dir, mode 0600).
+    #[arg(long, env = "LIVEPOLL_ADMIN_TOKEN")]
+    pub admin_token: Option<String>,
+    /// Preload poll definitions (TOML or JSON list) as drafts, once.
+    #[arg(long, env = "LIVEPOLL_POLLS")]
+    pub polls: Option<PathBuf>,
+    /// Prefix of the Kafka topic names (`PREFIX.votes`, `PREFIX.polls`).
+    #[arg(long, env = "LIVEPOLL_TOPIC_PREFIX", default_value = "livepoll")]
+    pub topic_prefix: String,
+    /// Partitions of the votes topic when it is created.
+    #[arg(long, env = "LIVEPOLL_VOTE_PARTITIONS", default_value_t = 6)]
+    pub vote_partitions: i32,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SimulateArgs {
+    /// Base URL of a running livepoll server.
+    #[arg(long, env = "LIVEPOLL_URL")]
+    pub url: String,
+    /// Number of simulated voters.
+    #[arg(long, env = "LIVEPOLL_VOTERS", default_value_t = 1000)]
+    pub voters: usize,
+    /// Target votes per second (0: as fast as possible).
+    #[arg(long, env = "LIVEPOLL_RATE", default_value_t = 0)]
+    pub rate: u64,
+    /// How long to run, in seconds.
+    #[arg(long, env = "LIVEPOLL_DURATION", default_value_t = 10)]
+    pub duration: u64,
+    /// Poll to vote on (default: the poll on air, else the first open poll).
+    #[arg(long, env = "LIVEPOLL_POLL")]
+    pub poll: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    /// Poll id.
+    #[arg(long, env = "LIVEPOLL_POLL")]
+    pub poll: String,
+    #[arg(long, env = "LIVEPOLL_FORMAT", value_enum, default_value = "csv")]
+    pub format: ExportFormat,
+    /// Read from this data dir (the server must not be running on it).
+    #[arg(long, env = "LIVEPOLL_DATA_DIR", conflicts_with = "url")]
+    pub data_dir: Option<PathBuf>,
+    /// Read from a running server.
+    #[arg(long, env = "LIVEPOLL_URL", requires = "admin_token")]
+    pub url: Option<String>,
+    #[arg(long, env = "LIVEPOLL_ADMIN_TOKEN")]
+    pub admin_token: Option<String>,
+}

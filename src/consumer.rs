@@ -1,0 +1,217 @@
+//! The tally consumer: where Kafka records become redb state.
+//!
+//! Partitions are assigned by hand at the offsets stored in redb (not a consumer group), records
+//! are applied in batches, and each batch's offsets commit with its results (see [`crate::store`]).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures::FutureExt;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::events::{PollEnvelope, VoteEvent};
+use crate::kafka::{Topics, consumer_config};
+use crate::live::Live;
+use crate::store::{Consumed, Event, Polls, TallyStore};
+
+/// Largest number of records applied in one redb transaction.
+pub const MAX_BATCH: usize = 20_000;
+
+/// A consumed record before decoding: topic, partition, offset, payload.
+type Raw = (Arc<str>, i32, i64, Option<Vec<u8>>);
+
+/// What the rest of the app sees of the consumer.
+#[derive(Clone)]
+pub struct ConsumerHandles {
+    /// Current poll state, replaced after every batch that changed it.
+    pub polls: watch::Receiver<Arc<Polls>>,
+    /// Next offset of the polls partition that has been applied.
+    pub polls_applied: watch::Receiver<u64>,
+    /// False while the consumer cannot apply records.
+    pub healthy: Arc<AtomicBool>,
+}
+
+pub struct TallyConsumer {
+    store: Arc<TallyStore>,
+    topics: Topics,
+    consumer: StreamConsumer,
+    live: Live,
+    polls_tx: watch::Sender<Arc<Polls>>,
+    applied_tx: watch::Sender<u64>,
+    healthy: Arc<AtomicBool>,
+}
+
+impl TallyConsumer {
+    /// Assigns every partition of both topics at the offsets stored in redb.
+    pub async fn new(
+        store: Arc<TallyStore>,
+        brokers: &str,
+        topics: Topics,
+        live: Live,
+    ) -> anyhow::Result<(Self, ConsumerHandles)> {
+        let consumer: StreamConsumer = consumer_config(brokers).create()?;
+        let offsets = store.offsets()?;
+        let partitions = {
+            let c = consumer_config(brokers).create::<StreamConsumer>()?;
+            let topic = topics.votes.clone();
+            tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
+                let md = c.fetch_metadata(Some(&topic), Duration::from_secs(10))?;
+                let n = md
+                    .topics()
+                    .first()
+                    .map(|t| t.partitions().len())
+                    .unwrap_or(0);
+                anyhow::ensure!(n > 0, "topic {topic} has no partitions");
+                Ok(n)
+            })
+            .await??
+        };
+        let mut tpl = TopicPartitionList::new();
+        let mut assign = |topic: &str, partition: i32| -> anyhow::Result<()> {
+            let offset = match offsets.get(&(topic.to_string(), partition)) {
+                Some(n) => Offset::Offset(*n as i64),
+                None => Offset::Beginning,
+            };
+            tpl.add_partition_offset(topic, partition, offset)?;
+            Ok(())
+        };
+        assign(&topics.polls, 0)?;
+        for p in 0..partitions as i32 {
+            assign(&topics.votes, p)?;
+        }
+        consumer.assign(&tpl)?;
+        let applied = offsets
+            .get(&(topics.polls.clone(), 0))
+            .copied()
+            .unwrap_or(0);
+        let (polls_tx, polls) = watch::channel(Arc::new(store.load_polls()?));
+        let (applied_tx, polls_applied) = watch::channel(applied);
+        let healthy = Arc::new(AtomicBool::new(true));
+        let handles = ConsumerHandles {
+            polls,
+            polls_applied,
+            healthy: healthy.clone(),
+        };
+        Ok((
+            TallyConsumer {
+                store,
+                topics,
+                consumer,
+                live,
+                polls_tx,
+                applied_tx,
+                healthy,
+            },
+            handles,
+        ))
+    }
+
+    /// Consumes and applies until cancelled. A failing redb write is retried (the batch is kept),
+    /// with the consumer reported unhealthy meanwhile, so nothing is skipped.
+    pub async fn run(self, cancel: CancellationToken) {
+        let votes: Arc<str> = self.topics.votes.as_str().into();
+        let polls: Arc<str> = self.topics.polls.as_str().into();
+        loop {
+            let first = tokio::select! {
+                m = self.consumer.recv() => m,
+                _ = cancel.cancelled() => return,
+            };
+            let mut raw = Vec::with_capacity(256);
+            let push = |raw: &mut Vec<Raw>, m: &rdkafka::message::BorrowedMessage<'_>| {
+                let topic = if m.topic() == &*votes {
+                    votes.clone()
+                } else {
+                    polls.clone()
+                };
+                raw.push((
+                    topic,
+                    m.partition(),
+                    m.offset(),
+                    m.payload().map(<[u8]>::to_vec),
+                ));
+            };
+            match first {
+                Ok(m) => push(&mut raw, &m),
+                Err(e) => {
+                    tracing::warn!("consumer: {e}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            }
+            while raw.len() < MAX_BATCH {
+                match self.consumer.recv().now_or_never() {
+                    Some(Ok(m)) => push(&mut raw, &m),
+                    _ => break,
+                }
+            }
+            self.apply(raw, &polls, &cancel).await;
+        }
+    }
+
+    async fn apply(&self, raw: Vec<Raw>, polls_topic: &Arc<str>, cancel: &CancellationToken) {
+        let batch: Arc<Vec<Consumed>> = Arc::new(
+            raw.into_iter()
+                .map(|(topic, partition, offset, payload)| {
+                    let event = decode(&topic == polls_topic, payload.as_deref());
+                    Consumed {
+                        topic,
+                        partition,
+                        offset,
+                        event,
+                    }
+                })
+                .collect(),
+        );
+        loop {
+            let store = self.store.clone();
+            let current = self.polls_tx.borrow().clone();
+            let b = batch.clone();
+            let result = tokio::task::spawn_blocking(move || store.apply_batch(&current, &b)).await;
+            match result {
+                Ok(Ok(outcome)) => {
+                    self.healthy.store(true, Ordering::Relaxed);
+                    let new_polls = outcome.polls.map(Arc::new);
+                    if let Some(p) = &new_polls {
+                        self.polls_tx.send_replace(p.clone());
+                    }
+                    for (topic, _, next) in &outcome.offsets {
+                        if topic == polls_topic {
+                            self.applied_tx.send_replace(*next);
+                        }
+                    }
+                    self.live.mark(new_polls, outcome.tallied);
+                    return;
+                }
+                Ok(Err(e)) => {
+                    tracing::error!("applying a batch to the tally database failed, retrying: {e}")
+                }
+                Err(e) => tracing::error!("tally writer panicked, retrying: {e}"),
+            }
+            self.healthy.store(false, Ordering::Relaxed);
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = cancel.cancelled() => return,
+            }
+        }
+    }
+}
+
+fn decode(is_poll: bool, payload: Option<&[u8]>) -> Event {
+    let Some(bytes) = payload else {
+        return Event::Malformed;
+    };
+    let event = if is_poll {
+        serde_json::from_slice::<PollEnvelope>(bytes).map(Event::Poll)
+    } else {
+        serde_json::from_slice::<VoteEvent>(bytes).map(Event::Vote)
+    };
+    event.unwrap_or_else(|e| {
+        tracing::warn!("skipping an undecodable record: {e}");
+        Event::Malformed
+    })
+}

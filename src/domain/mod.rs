@@ -1,0 +1,6 @@
+//! The pure core: what polls, votes and tallies are, with no Kafka, disk or HTTP in sight.
+
+pub mod events;
+pub mod poll;
+pub mod tally;
+pub mod vote;

@@ -1,0 +1,367 @@
+//! Poll definitions, their validation, and the poll lifecycle as a pure state machine.
+//!
+//! A poll's state is a fold of the events in `livepoll.polls` (see [`super::events`]); the
+//! functions here decide both whether an admin command is allowed (at intake) and how an event
+//! changes a record (when applied), so every node and every replay agrees.
+
+use serde::{Deserialize, Serialize};
+
+/// Which question type a poll asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Single,
+    Multiple,
+    Rating,
+    Wordcloud,
+}
+
+/// Who may see a poll's results (admins and an admin screen always may).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    #[default]
+    Always,
+    AfterVote,
+    AfterClose,
+    Never,
+}
+
+/// Lifecycle state of a poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Draft,
+    Open,
+    Closed,
+}
+
+/// A poll definition as an organiser writes it (CONTRACT.md "Poll definition").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PollDef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub question: String,
+    pub kind: Kind,
+    #[serde(default)]
+    pub options: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_choices: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<u8>,
+    #[serde(default)]
+    pub visibility: Visibility,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_secs: Option<u64>,
+}
+
+pub const MAX_OPTIONS: usize = 20;
+pub const MAX_OPTION_CHARS: usize = 200;
+pub const MAX_QUESTION_CHARS: usize = 500;
+pub const MAX_DURATION_SECS: u64 = 7 * 24 * 3600;
+
+/// Checks a poll id against `[a-z0-9-]{1,40}`.
+pub fn valid_id(id: &str) -> bool {
+    (1..=40).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+impl PollDef {
+    /// Validates and normalises a definition (trims text, fills kind-specific defaults).
+    /// The error says exactly what is wrong, for a 400 message.
+    pub fn validate(mut self) -> Result<PollDef, String> {
+        if let Some(id) = &self.id
+            && !valid_id(id)
+        {
+            return Err(format!(
+                "id {id:?} must be 1-40 characters of a-z, 0-9 and '-'"
+            ));
+        }
+        self.question = self.question.trim().to_string();
+        let q = self.question.chars().count();
+        if !(1..=MAX_QUESTION_CHARS).contains(&q) {
+            return Err(format!(
+                "question must be 1-{MAX_QUESTION_CHARS} characters (got {q})"
+            ));
+        }
+        match self.kind {
+            Kind::Single | Kind::Multiple => {
+                self.options = self.options.iter().map(|o| o.trim().to_string()).collect();
+                let n = self.options.len();
+                if !(2..=MAX_OPTIONS).contains(&n) {
+                    return Err(format!(
+                        "a {:?} poll needs 2-{MAX_OPTIONS} options (got {n})",
+                        self.kind
+                    )
+                    .to_lowercase());
+                }
+                for (i, o) in self.options.iter().enumerate() {
+                    let c = o.chars().count();
+                    if !(1..=MAX_OPTION_CHARS).contains(&c) {
+                        return Err(format!(
+                            "option {i} must be 1-{MAX_OPTION_CHARS} characters (got {c})"
+                        ));
+                    }
+                }
+                if self.scale.is_some() {
+                    return Err("scale applies only to rating polls".into());
+                }
+                if self.kind == Kind::Single {
+                    if self.max_choices.is_some() {
+                        return Err("max_choices applies only to multiple-choice polls".into());
+                    }
+                } else {
+                    let m = self.max_choices.unwrap_or(n as u16);
+                    if m < 1 || m as usize > n {
+                        return Err(format!("max_choices must be 1-{n} (got {m})"));
+                    }
+                    self.max_choices = Some(m);
+                }
+            }
+            Kind::Rating => {
+                if !self.options.is_empty() {
+                    return Err("a rating poll takes no options (use scale)".into());
+                }
+                if self.max_choices.is_some() {
+                    return Err("max_choices applies only to multiple-choice polls".into());
+                }
+                let s = self.scale.unwrap_or(5);
+                if !(2..=10).contains(&s) {
+                    return Err(format!("scale must be 2-10 (got {s})"));
+                }
+                self.scale = Some(s);
+            }
+            Kind::Wordcloud => {
+                if !self.options.is_empty() {
+                    return Err("a wordcloud poll takes no options".into());
+                }
+                if self.max_choices.is_some() || self.scale.is_some() {
+                    return Err("max_choices and scale do not apply to wordcloud polls".into());
+                }
+            }
+        }
+        if let Some(d) = self.duration_secs
+            && !(1..=MAX_DURATION_SECS).contains(&d)
+        {
+            return Err(format!(
+                "duration_secs must be 1-{MAX_DURATION_SECS} (got {d})"
+            ));
+        }
+        Ok(self)
+    }
+
+    /// Number of tally buckets: options, or rating values 1..=scale.
+    pub fn buckets(&self) -> usize {
+        match self.kind {
+            Kind::Single | Kind::Multiple => self.options.len(),
+            Kind::Rating => self.scale.unwrap_or(5) as usize,
+            Kind::Wordcloud => 0,
+        }
+    }
+}
+
+/// Open/close times of one round (milliseconds since the Unix epoch).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoundInfo {
+    pub round: u32,
+    pub started_at: u64,
+    pub opened_at: Option<u64>,
+    pub closed_at: Option<u64>,
+}
+
+/// A poll as the log has made it: definition plus lifecycle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PollRecord {
+    pub id: String,
+    /// Offset of the `created` event in `livepoll.polls`: tells apart a poll from an earlier
+    /// one of the same id that was deleted, so stale votes never leak into a new poll.
+    pub uid: u64,
+    pub def: PollDef,
+    pub state: State,
+    pub round: u32,
+    pub created_at: u64,
+    /// When an open poll with a duration closes by itself.
+    pub closes_at: Option<u64>,
+    pub rounds: Vec<RoundInfo>,
+    pub deleted: bool,
+}
+
+/// Why an admin command cannot be applied now (a 409).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict(pub String);
+
+impl PollRecord {
+    pub fn new(id: String, uid: u64, def: PollDef, at: u64) -> Self {
+        PollRecord {
+            id,
+            uid,
+            def,
+            state: State::Draft,
+            round: 1,
+            created_at: at,
+            closes_at: None,
+            rounds: vec![RoundInfo {
+                round: 1,
+                started_at: at,
+                opened_at: None,
+                closed_at: None,
+            }],
+            deleted: false,
+        }
+    }
+
+    /// True if the poll takes votes at `now` (open and not past its timer).
+    pub fn accepts_votes(&self, now: u64) -> bool {
+        self.state == State::Open && self.closes_at.is_none_or(|c| now < c)
+    }
+
+    pub fn check_open(&self) -> Result<(), Conflict> {
+        match self.state {
+            State::Open => Err(Conflict("poll is already open".into())),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn check_close(&self) -> Result<(), Conflict> {
+        match self.state {
+            State::Open => Ok(()),
+            State::Draft => Err(Conflict("poll is a draft: open it before closing".into())),
+            State::Closed => Err(Conflict("poll is already closed".into())),
+        }
+    }
+
+    pub fn check_edit(&self) -> Result<(), Conflict> {
+        match self.state {
+            State::Draft => Ok(()),
+            _ => Err(Conflict("only a draft poll can be edited".into())),
+        }
+    }
+
+    pub fn open(&mut self, at: u64) {
+        if self.check_open().is_err() {
+            return;
+        }
+        self.state = State::Open;
+        self.closes_at = self.def.duration_secs.map(|d| at + d * 1000);
+        if let Some(r) = self.rounds.last_mut() {
+            r.opened_at.get_or_insert(at);
+            r.closed_at = None;
+        }
+    }
+
+    pub fn close(&mut self, at: u64) {
+        if self.check_close().is_err() {
+            return;
+        }
+        self.state = State::Closed;
+        self.closes_at = None;
+        if let Some(r) = self.rounds.last_mut() {
+            r.closed_at = Some(at);
+        }
+    }
+
+    /// Starts a new, empty round; an open poll stays open (and its timer restarts).
+    pub fn reset(&mut self, at: u64) {
+        if let Some(r) = self.rounds.last_mut()
+            && r.closed_at.is_none()
+            && r.opened_at.is_some()
+        {
+            r.closed_at = Some(at);
+        }
+        self.round += 1;
+        let open = self.state == State::Open;
+        self.rounds.push(RoundInfo {
+            round: self.round,
+            started_at: at,
+            opened_at: open.then_some(at),
+            closed_at: None,
+        });
+        if open {
+            self.closes_at = self.def.duration_secs.map(|d| at + d * 1000);
+        }
+    }
+
+    pub fn update(&mut self, def: PollDef) {
+        if self.check_edit().is_ok() {
+            self.def = def;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn def(kind: Kind) -> PollDef {
+        PollDef {
+            id: None,
+            question: " Q? ".into(),
+            kind,
+            options: vec!["a".into(), "b".into(), "c".into()],
+            max_choices: None,
+            scale: None,
+            visibility: Visibility::Always,
+            duration_secs: None,
+        }
+    }
+
+    #[test]
+    fn validation_trims_and_fills_defaults() {
+        let d = def(Kind::Multiple).validate().unwrap();
+        assert_eq!(d.question, "Q?");
+        assert_eq!(d.max_choices, Some(3));
+        let mut r = def(Kind::Rating);
+        r.options.clear();
+        assert_eq!(r.validate().unwrap().scale, Some(5));
+    }
+
+    #[test]
+    fn validation_rejects_bad_definitions_with_a_reason() {
+        let mut d = def(Kind::Single);
+        d.options.truncate(1);
+        assert!(d.validate().unwrap_err().contains("2-20 options"));
+        let mut d = def(Kind::Single);
+        d.id = Some("Bad Id".into());
+        assert!(d.validate().unwrap_err().contains("id"));
+        let mut d = def(Kind::Rating);
+        d.options.clear();
+        d.scale = Some(11);
+        assert!(d.validate().unwrap_err().contains("scale"));
+        let mut d = def(Kind::Multiple);
+        d.max_choices = Some(4);
+        assert!(d.validate().unwrap_err().contains("max_choices"));
+        let mut d = def(Kind::Single);
+        d.question = "   ".into();
+        assert!(d.validate().unwrap_err().contains("question"));
+        let mut d = def(Kind::Single);
+        d.options[1] = "x".repeat(201);
+        assert!(d.validate().unwrap_err().contains("option 1"));
+    }
+
+    #[test]
+    fn lifecycle_follows_draft_open_closed_and_reset_opens_a_new_round() {
+        let mut d = def(Kind::Single);
+        d.duration_secs = Some(10);
+        let mut p = PollRecord::new("p".into(), 0, d.validate().unwrap(), 1);
+        assert!(p.check_close().is_err());
+        p.close(2);
+        assert_eq!(p.state, State::Draft);
+        p.open(1000);
+        assert_eq!(p.closes_at, Some(11_000));
+        assert!(p.accepts_votes(10_999));
+        assert!(!p.accepts_votes(11_000));
+        p.reset(5000);
+        assert_eq!((p.round, p.state), (2, State::Open));
+        assert_eq!(p.rounds[0].closed_at, Some(5000));
+        assert_eq!(p.closes_at, Some(15_000));
+        p.close(6000);
+        assert_eq!(p.state, State::Closed);
+        assert!(p.check_close().is_err());
+        p.open(7000);
+        assert_eq!(p.state, State::Open);
+        assert_eq!(p.rounds[1].opened_at, Some(5000));
+    }
+}

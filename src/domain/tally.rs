@@ -1,0 +1,166 @@
+//! How ballots become tallies, and how a tally is shown as CONTRACT.md "Results".
+//!
+//! A tally is kept per poll incarnation and round. Replacing a voter's ballot removes the old
+//! one and adds the new one, so a tally always equals the sum of the current ballots.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::poll::{Kind, PollDef};
+use super::vote::Ballot;
+
+/// Counts for one poll round. Indexes are option indexes, or rating value − 1.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tally {
+    pub voters: u64,
+    pub counts: Vec<u64>,
+    pub words: HashMap<String, u64>,
+}
+
+impl Tally {
+    /// Applies a voter's new ballot, replacing `previous` if the voter had one.
+    pub fn replace(&mut self, previous: Option<&Ballot>, new: &Ballot) {
+        match previous {
+            Some(old) => self.adjust(old, false),
+            None => self.voters += 1,
+        }
+        self.adjust(new, true);
+    }
+
+    fn adjust(&mut self, ballot: &Ballot, add: bool) {
+        let mut bump = |i: usize| {
+            if self.counts.len() <= i {
+                self.counts.resize(i + 1, 0);
+            }
+            if add {
+                self.counts[i] += 1;
+            } else {
+                self.counts[i] = self.counts[i].saturating_sub(1);
+            }
+        };
+        match ballot {
+            Ballot::Choices(cs) => cs.iter().for_each(|&c| bump(c as usize)),
+            Ballot::Rating(r) => bump(r.saturating_sub(1) as usize),
+            Ballot::Text(t) => {
+                if add {
+                    *self.words.entry(t.clone()).or_insert(0) += 1;
+                } else if let Some(n) = self.words.get_mut(t) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.words.remove(t);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The results object for a poll of this definition.
+    pub fn results(&self, poll: &str, round: u32, def: &PollDef) -> Results {
+        let mut counts = vec![0; def.buckets()];
+        for (c, n) in counts.iter_mut().zip(&self.counts) {
+            *c = *n;
+        }
+        let mean = (def.kind == Kind::Rating).then(|| {
+            let n: u64 = counts.iter().sum();
+            let sum: u64 = counts
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (i as u64 + 1) * c)
+                .sum();
+            if n == 0 {
+                0.0
+            } else {
+                ((sum as f64 / n as f64) * 100.0).round() / 100.0
+            }
+        });
+        let words = (def.kind == Kind::Wordcloud).then(|| self.top_words(100));
+        Results {
+            poll: poll.to_string(),
+            round,
+            voters: self.voters,
+            counts: (def.kind != Kind::Wordcloud).then_some(counts),
+            mean,
+            words,
+        }
+    }
+
+    /// The `limit` most frequent words, most frequent first, ties alphabetical.
+    pub fn top_words(&self, limit: usize) -> Vec<(String, u64)> {
+        let mut w: Vec<(String, u64)> = self.words.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        w.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        w.truncate(limit);
+        w
+    }
+}
+
+/// CONTRACT.md "Results".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Results {
+    pub poll: String,
+    pub round: u32,
+    pub voters: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counts: Option<Vec<u64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mean: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub words: Option<Vec<(String, u64)>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::poll::Visibility;
+
+    fn def(kind: Kind, options: usize, scale: Option<u8>) -> PollDef {
+        PollDef {
+            id: None,
+            question: "Q".into(),
+            kind,
+            options: (0..options).map(|i| i.to_string()).collect(),
+            max_choices: None,
+            scale,
+            visibility: Visibility::Always,
+            duration_secs: None,
+        }
+    }
+
+    #[test]
+    fn a_second_ballot_replaces_the_first() {
+        let mut t = Tally::default();
+        t.replace(None, &Ballot::Choices(vec![0]));
+        t.replace(None, &Ballot::Choices(vec![0]));
+        t.replace(Some(&Ballot::Choices(vec![0])), &Ballot::Choices(vec![2]));
+        let r = t.results("p", 1, &def(Kind::Single, 3, None));
+        assert_eq!(r.counts, Some(vec![1, 0, 1]));
+        assert_eq!(r.voters, 2);
+    }
+
+    #[test]
+    fn rating_results_have_counts_per_value_and_the_mean() {
+        let mut t = Tally::default();
+        for r in [1, 4, 4] {
+            t.replace(None, &Ballot::Rating(r));
+        }
+        let r = t.results("p", 1, &def(Kind::Rating, 0, Some(5)));
+        assert_eq!(r.counts, Some(vec![1, 0, 0, 2, 0]));
+        assert_eq!(r.mean, Some(3.0));
+    }
+
+    #[test]
+    fn words_are_ranked_and_a_replaced_word_disappears() {
+        let mut t = Tally::default();
+        t.replace(None, &Ballot::Text("go".into()));
+        t.replace(None, &Ballot::Text("rust".into()));
+        t.replace(None, &Ballot::Text("rust".into()));
+        t.replace(
+            Some(&Ballot::Text("go".into())),
+            &Ballot::Text("zig".into()),
+        );
+        let r = t.results("p", 1, &def(Kind::Wordcloud, 0, None));
+        assert_eq!(r.words, Some(vec![("rust".into(), 2), ("zig".into(), 1)]));
+        assert_eq!(r.counts, None);
+        assert_eq!(r.voters, 3);
+    }
+}

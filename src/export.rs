@@ -1,0 +1,149 @@
+//! Exporting a poll's results: every round, every option (or word), as CSV or JSON.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use crate::domain::poll::{Kind, PollRecord};
+use crate::store::{StoreError, TallyStore};
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub poll: String,
+    pub question: String,
+    pub kind: Kind,
+    pub rounds: Vec<RoundReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RoundReport {
+    pub round: u32,
+    pub opened_at: Option<String>,
+    pub closed_at: Option<String>,
+    pub voters: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mean: Option<f64>,
+    pub rows: Vec<Row>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Row {
+    /// Option index, rating value, or rank of a word.
+    pub index: usize,
+    pub label: String,
+    pub count: u64,
+}
+
+fn rfc3339(ms: Option<u64>) -> Option<String> {
+    ms.map(|ms| {
+        humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+    })
+}
+
+impl Report {
+    pub fn build(store: &TallyStore, p: &PollRecord) -> Result<Report, StoreError> {
+        let keys: Vec<(String, u64, u32)> = p
+            .rounds
+            .iter()
+            .map(|r| (p.id.clone(), p.uid, r.round))
+            .collect();
+        let tallies = store.tallies(&keys)?;
+        let rounds = p
+            .rounds
+            .iter()
+            .zip(tallies)
+            .map(|(info, tally)| {
+                let results = tally.results(&p.id, info.round, &p.def);
+                let rows = match p.def.kind {
+                    Kind::Single | Kind::Multiple => p
+                        .def
+                        .options
+                        .iter()
+                        .zip(results.counts.iter().flatten())
+                        .enumerate()
+                        .map(|(i, (label, count))| Row {
+                            index: i,
+                            label: label.clone(),
+                            count: *count,
+                        })
+                        .collect(),
+                    Kind::Rating => results
+                        .counts
+                        .iter()
+                        .flatten()
+                        .enumerate()
+                        .map(|(i, count)| Row {
+                            index: i + 1,
+                            label: (i + 1).to_string(),
+                            count: *count,
+                        })
+                        .collect(),
+                    Kind::Wordcloud => tally
+                        .top_words(usize::MAX)
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, (label, count))| Row {
+                            index: i + 1,
+                            label,
+                            count,
+                        })
+                        .collect(),
+                };
+                RoundReport {
+                    round: info.round,
+                    opened_at: rfc3339(info.opened_at),
+                    closed_at: rfc3339(info.closed_at),
+                    voters: results.voters,
+                    mean: results.mean,
+                    rows,
+                }
+            })
+            .collect();
+        Ok(Report {
+            poll: p.id.clone(),
+            question: p.def.question.clone(),
+            kind: p.def.kind,
+            rounds,
+        })
+    }
+
+    /// RFC 4180 CSV, one row per round and option (or word).
+    pub fn to_csv(&self) -> String {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let kind = serde_json::to_value(self.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
+        w.write_record([
+            "poll",
+            "question",
+            "kind",
+            "round",
+            "opened_at",
+            "closed_at",
+            "voters",
+            "index",
+            "option",
+            "count",
+        ])
+        .expect("in-memory write");
+        for r in &self.rounds {
+            for row in &r.rows {
+                w.write_record([
+                    self.poll.as_str(),
+                    &self.question,
+                    &kind,
+                    &r.round.to_string(),
+                    r.opened_at.as_deref().unwrap_or(""),
+                    r.closed_at.as_deref().unwrap_or(""),
+                    &r.voters.to_string(),
+                    &row.index.to_string(),
+                    &row.label,
+                    &row.count.to_string(),
+                ])
+                .expect("in-memory write");
+            }
+        }
+        String::from_utf8(w.into_inner().expect("in-memory flush")).expect("utf-8 in, utf-8 out")
+    }
+}

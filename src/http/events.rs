@@ -1,0 +1,103 @@
+//! `GET /api/events`: the Server-Sent Events stream pages follow.
+//!
+//! Each stream first sends the whole current state (so a reconnect, with or without
+//! `Last-Event-ID`, resumes from the present), then only what changed, reading the shared
+//! pre-rendered [`Snapshot`](crate::live::Snapshot). Event ids are snapshot versions.
+
+use std::collections::{HashMap, HashSet};
+use std::convert::Infallible;
+use std::time::Duration;
+
+use warp::Filter;
+use warp::filters::BoxedFilter;
+use warp::reply::{Reply, Response};
+use warp::sse::Event;
+
+use super::{is_admin, optional_voter, with_state};
+use crate::state::{AppState, now_ms};
+use crate::view::{Viewer, results_visible};
+
+pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
+    warp::path!("api" / "events")
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .and(is_admin(state.clone()))
+        .and(optional_voter(state))
+        .map(|state: AppState, admin: bool, voter: Option<String>| {
+            let stream = events(state, admin, voter);
+            let mut res = warp::sse::reply(
+                warp::sse::keep_alive()
+                    .interval(Duration::from_secs(15))
+                    .stream(stream),
+            )
+            .into_response();
+            res.headers_mut()
+                .insert("x-accel-buffering", "no".parse().expect("header"));
+            res
+        })
+        .boxed()
+}
+
+fn event(name: &str, id: u64, data: &str) -> Result<Event, Infallible> {
+    Ok(Event::default().event(name).id(id.to_string()).data(data))
+}
+
+fn events(
+    state: AppState,
+    admin: bool,
+    voter: Option<String>,
+) -> impl futures::Stream<Item = Result<Event, Infallible>> + Send {
+    async_stream::stream! {
+        let mut rx = state.live.subscribe();
+        let cancel = state.shutdown.clone();
+        let mut sent: HashMap<String, (u64, u64)> = HashMap::new();
+        let mut screen_sent: Option<Option<String>> = None;
+        let mut voted: HashSet<(String, u64, u32)> = HashSet::new();
+        yield Ok(Event::default().retry(Duration::from_secs(2)).comment("livepoll"));
+        loop {
+            let snap = rx.borrow_and_update().clone();
+            let v = snap.version;
+            if screen_sent.as_ref() != Some(&snap.screen) {
+                let data = serde_json::json!({ "poll": snap.screen, "now": now_ms() }).to_string();
+                yield event("screen", v, &data);
+                screen_sent = Some(snap.screen.clone());
+            }
+            for (id, e) in &snap.polls {
+                let (pv, rv) = sent.get(id).copied().unwrap_or((0, 0));
+                if pv == e.poll_version && rv == e.results_version {
+                    continue;
+                }
+                if pv != e.poll_version {
+                    yield event("poll", v, &e.poll_json);
+                }
+                let p = &e.record;
+                let viewer = if admin {
+                    Viewer::Admin
+                } else {
+                    let key = (p.id.clone(), p.uid, p.round);
+                    let mut has_voted = voted.contains(&key);
+                    if !has_voted && let Some(voter) = &voter {
+                        has_voted = matches!(state.store.ballot(&p.id, p.uid, p.round, voter), Ok(Some(_)));
+                        if has_voted {
+                            voted.insert(key);
+                        }
+                    }
+                    Viewer::Attendee { has_voted }
+                };
+                if results_visible(p, viewer) {
+                    yield event("results", v, &e.results_json);
+                }
+                sent.insert(id.clone(), (e.poll_version, e.results_version));
+            }
+            let gone: Vec<String> = sent.keys().filter(|id| !snap.polls.contains_key(*id)).cloned().collect();
+            for id in gone {
+                sent.remove(&id);
+                yield event("poll", v, &serde_json::json!({ "id": id, "deleted": true }).to_string());
+            }
+            tokio::select! {
+                changed = rx.changed() => if changed.is_err() { break },
+                _ = cancel.cancelled() => break,
+            }
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! The embedded pages and assets, `/qr.svg`, and `/healthz`.
+//!
+//! Pages are plain files in `assets/`, compiled into the binary with rust-embed. A strict
+//! Content-Security-Policy keeps every page offline-safe (nothing from other hosts) and makes
+//! injected markup inert.
+
+use rust_embed::RustEmbed;
+use warp::Filter;
+use warp::filters::BoxedFilter;
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use super::error::error_reply;
+use super::{json_reply, with_state};
+use crate::state::{AppState, now_ms};
+
+#[derive(RustEmbed)]
+#[folder = "assets/"]
+struct Assets;
+
+const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+fn asset(path: &str) -> Response {
+    match Assets::get(path) {
+        Some(file) => {
+            let mime = mime_guess::from_path(path).first_or_octet_stream();
+            let mut res = Response::new(file.data.into_owned().into());
+            let h = res.headers_mut();
+            h.insert("content-type", mime.to_string().parse().expect("mime"));
+            h.insert("content-security-policy", CSP.parse().expect("csp"));
+            h.insert("cache-control", "no-cache".parse().expect("header"));
+            res
+        }
+        None => error_reply(StatusCode::NOT_FOUND, "not_found", "no such file"),
+    }
+}
+
+pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
+    let index = warp::path::end()
+        .and(warp::get())
+        .map(|| asset("index.html"));
+    let screen = warp::path!("screen")
+        .and(warp::get())
+        .map(|| asset("screen.html"));
+    let admin = warp::path!("admin")
+        .and(warp::get())
+        .map(|| asset("admin.html"));
+    let files = warp::path("assets")
+        .and(warp::path::tail())
+        .and(warp::get())
+        .map(|tail: warp::path::Tail| asset(tail.as_str()));
+    let qr = warp::path!("qr.svg")
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .map(|s: AppState| {
+            let mut res = Response::new(s.qr_svg.clone().into());
+            res.headers_mut()
+                .insert("content-type", "image/svg+xml".parse().expect("mime"));
+            res
+        });
+    let info = warp::path!("api" / "info")
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .map(|s: AppState| {
+            json_reply(
+                StatusCode::OK,
+                &serde_json::json!({ "join_url": s.public_url, "now": now_ms() }),
+            )
+        });
+    let health = warp::path!("healthz").and(warp::get()).and(with_state(state)).map(|s: AppState| {
+        let polls = s.polls();
+        match s.health.check() {
+            Ok(()) => json_reply(
+                StatusCode::OK,
+                &serde_json::json!({ "status": "ok", "kafka": s.kafka_desc, "polls": polls.list().len() }),
+            ),
+            Err(reason) => {
+                let mut res = json_reply(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &serde_json::json!({ "status": "unavailable", "reason": reason, "kafka": s.kafka_desc }),
+                );
+                res.headers_mut().insert("retry-after", "2".parse().expect("header"));
+                res
+            }
+        }
+    });
+    index
+        .or(screen)
+        .unify()
+        .or(admin)
+        .unify()
+        .or(files)
+        .unify()
+        .or(qr)
+        .unify()
+        .or(info)
+        .unify()
+        .or(health)
+        .unify()
+        .boxed()
+}

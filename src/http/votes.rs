@@ -1,0 +1,103 @@
+//! Voter sessions and vote intake: validate, append to Kafka, answer 202 only once the broker
+//! acknowledged the vote.
+
+use warp::Filter;
+use warp::filters::BoxedFilter;
+use warp::http::StatusCode;
+use warp::reply::{Reply, Response};
+
+use super::error::ApiError;
+use super::{ADMIN_COOKIE, VOTER_COOKIE, admin, json_body, json_reply, voter, with_state};
+use crate::domain::events::{SCHEMA_VERSION, VoteEvent};
+use crate::domain::vote::VoteBody;
+use crate::state::{AppState, now_ms};
+
+pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
+    let session = warp::path!("api" / "session")
+        .and(warp::post())
+        .and(with_state(state.clone()))
+        .and(warp::cookie::optional::<String>(VOTER_COOKIE))
+        .map(session);
+    let admin_session = warp::path!("api" / "admin" / "session")
+        .and(warp::post())
+        .and(admin(state.clone()))
+        .map(|s: AppState| {
+            let cookie = format!(
+                "{ADMIN_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict",
+                s.keys.admin_session()
+            );
+            with_cookie(StatusCode::NO_CONTENT.into_response(), &cookie)
+        });
+    let vote = warp::path!("api" / "polls" / String / "votes")
+        .and(warp::post())
+        .and(with_state(state.clone()))
+        .and(voter(state))
+        .and(json_body())
+        .and_then(vote);
+    session.or(admin_session).unify().or(vote).unify().boxed()
+}
+
+fn with_cookie(mut res: Response, cookie: &str) -> Response {
+    res.headers_mut()
+        .append("set-cookie", cookie.parse().expect("cookie is ASCII"));
+    res
+}
+
+/// Issues a voter token, or returns the caller's own if its cookie is still valid (so a page
+/// reload keeps the voter's identity and ballot).
+fn session(state: AppState, existing: Option<String>) -> Response {
+    let token = existing
+        .filter(|t| state.keys.verify_voter(t).is_some())
+        .unwrap_or_else(|| state.keys.issue_voter());
+    let cookie =
+        format!("{VOTER_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000");
+    with_cookie(
+        json_reply(StatusCode::OK, &serde_json::json!({ "voter": token })),
+        &cookie,
+    )
+}
+
+async fn vote(
+    id: String,
+    state: AppState,
+    voter: String,
+    body: VoteBody,
+) -> Result<Response, warp::Rejection> {
+    let polls = state.polls();
+    let poll = polls
+        .live(&id)
+        .ok_or_else(|| ApiError::NotFound(format!("no poll {id:?}")))?;
+    let now = now_ms();
+    if !poll.accepts_votes(now) {
+        return Err(ApiError::Conflict(format!("poll {id:?} is not open for voting")).into());
+    }
+    let ballot = body.into_ballot(&poll.def).map_err(ApiError::BadRequest)?;
+    if !state.limiter.allow(&voter) {
+        return Err(ApiError::RateLimited.into());
+    }
+    if !state.health.kafka_ok() {
+        return Err(ApiError::Unavailable(
+            "Kafka is unavailable; the vote was not recorded".into(),
+        )
+        .into());
+    }
+    let event = VoteEvent {
+        v: SCHEMA_VERSION,
+        at: now,
+        poll: poll.id.clone(),
+        uid: poll.uid,
+        round: poll.round,
+        voter,
+        ballot,
+    };
+    let payload = serde_json::to_vec(&event).expect("vote serialises");
+    state
+        .producer
+        .send(&state.topics.votes, &event.voter, &payload)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("{e}; the vote was not recorded")))?;
+    Ok(json_reply(
+        StatusCode::ACCEPTED,
+        &serde_json::json!({ "accepted": true }),
+    ))
+}

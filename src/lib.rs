@@ -1,0 +1,23 @@
+//! livepoll: self-hosted live audience polling. Votes flow through Kafka, tallies live in redb,
+//! pages are embedded. `main.rs` only parses the command line and calls in here.
+
+pub mod agenda;
+pub mod app;
+pub mod auth;
+pub mod broker;
+pub mod cli;
+pub mod commands;
+pub mod consumer;
+pub mod domain;
+pub mod export;
+pub mod health;
+pub mod http;
+pub mod kafka;
+pub mod live;
+pub mod qr;
+pub mod ratelimit;
+pub mod simulate;
+pub mod state;
+pub mod store;
+pub mod timer;
+pub mod view;

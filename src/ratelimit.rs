@@ -1,0 +1,70 @@
+//! Per-voter token buckets, so one phone (or script) cannot flood the log.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+const SHARDS: usize = 16;
+
+/// Allows `burst` requests at once and `per_sec` sustained, per key.
+pub struct RateLimiter {
+    burst: f64,
+    per_sec: f64,
+    shards: Vec<Mutex<HashMap<String, (f64, Instant)>>>,
+}
+
+impl RateLimiter {
+    pub fn new(burst: u32, per_sec: u32) -> Self {
+        RateLimiter {
+            burst: burst as f64,
+            per_sec: per_sec as f64,
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+        }
+    }
+
+    /// Takes one token for `key`; false if the bucket is empty.
+    pub fn allow(&self, key: &str) -> bool {
+        self.allow_at(key, Instant::now())
+    }
+
+    fn allow_at(&self, key: &str, now: Instant) -> bool {
+        let shard = key
+            .bytes()
+            .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize))
+            % SHARDS;
+        let mut map = self.shards[shard].lock().expect("limiter lock");
+        if map.len() > 200_000 {
+            // Forget voters whose buckets are full again: they are indistinguishable from new ones.
+            let (burst, rate) = (self.burst, self.per_sec);
+            map.retain(|_, (tokens, at)| {
+                *tokens + now.duration_since(*at).as_secs_f64() * rate < burst
+            });
+        }
+        let (tokens, at) = map.entry(key.to_string()).or_insert((self.burst, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.per_sec).min(self.burst);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_burst_is_allowed_then_refilled_over_time() {
+        let l = RateLimiter::new(3, 2);
+        let t = Instant::now();
+        assert!((0..3).all(|_| l.allow_at("a", t)));
+        assert!(!l.allow_at("a", t));
+        assert!(l.allow_at("b", t), "other voters are not affected");
+        assert!(l.allow_at("a", t + Duration::from_millis(500)));
+        assert!(!l.allow_at("a", t + Duration::from_millis(500)));
+    }
+}

@@ -1,0 +1,373 @@
+//! The tally database (redb): polls, ballots, tallies and consumed Kafka offsets.
+//!
+//! Exactly-once results come from one rule: a batch of Kafka records, the state it produces and
+//! the offsets it consumed are committed in the same write transaction. After a crash the
+//! consumer resumes from the stored offsets, so no record is applied twice or skipped.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+
+use crate::domain::events::{PollEnvelope, PollState, VoteEvent, apply_poll_event};
+use crate::domain::poll::PollRecord;
+use crate::domain::tally::Tally;
+use crate::domain::vote::Ballot;
+
+const POLLS: TableDefinition<&str, &[u8]> = TableDefinition::new("polls");
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// (poll id, poll uid, round, voter) → ballot JSON
+const BALLOTS: TableDefinition<(&str, u64, u32, &str), &[u8]> = TableDefinition::new("ballots");
+/// (poll id, poll uid, round) → tally JSON
+const TALLIES: TableDefinition<(&str, u64, u32), &[u8]> = TableDefinition::new("tallies");
+/// (topic, partition) → next offset to consume
+const OFFSETS: TableDefinition<(&str, i32), u64> = TableDefinition::new("offsets");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("tally database: {0}")]
+    Db(#[from] redb::Error),
+    #[error("tally database is already in use by another livepoll process ({0})")]
+    InUse(String),
+}
+
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(impl From<$t> for StoreError {
+        fn from(e: $t) -> Self { StoreError::Db(e.into()) }
+    })*};
+}
+from_redb!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+/// One record consumed from Kafka, decoded.
+#[derive(Debug, Clone)]
+pub struct Consumed {
+    pub topic: Arc<str>,
+    pub partition: i32,
+    pub offset: i64,
+    pub event: Event,
+}
+
+#[derive(Debug, Clone)]
+pub enum Event {
+    Poll(PollEnvelope),
+    Vote(VoteEvent),
+    /// Undecodable payload: skipped, but its offset still counts as consumed.
+    Malformed,
+}
+
+/// All polls (including deleted tombstones) and what is on air.
+#[derive(Debug, Clone, Default)]
+pub struct Polls {
+    pub by_id: HashMap<String, PollRecord>,
+    pub screen: Option<String>,
+}
+
+impl PollState for Polls {
+    fn get(&self, id: &str) -> Option<PollRecord> {
+        self.by_id.get(id).cloned()
+    }
+    fn put(&mut self, record: PollRecord) {
+        self.by_id.insert(record.id.clone(), record);
+    }
+    fn screen(&self) -> Option<String> {
+        self.screen.clone()
+    }
+    fn set_screen(&mut self, poll: Option<String>) {
+        self.screen = poll;
+    }
+}
+
+impl Polls {
+    /// A live (not deleted) poll.
+    pub fn live(&self, id: &str) -> Option<&PollRecord> {
+        self.by_id.get(id).filter(|p| !p.deleted)
+    }
+
+    /// Live polls in creation order.
+    pub fn list(&self) -> Vec<&PollRecord> {
+        let mut v: Vec<&PollRecord> = self.by_id.values().filter(|p| !p.deleted).collect();
+        v.sort_by_key(|p| p.uid);
+        v
+    }
+}
+
+/// What a committed batch changed.
+#[derive(Debug, Default)]
+pub struct BatchOutcome {
+    /// New poll state, if any poll event was applied.
+    pub polls: Option<Polls>,
+    /// Polls whose tallies changed.
+    pub tallied: HashSet<String>,
+    /// Next offsets per (topic, partition) after this batch.
+    pub offsets: Vec<(Arc<str>, i32, u64)>,
+}
+
+/// Handle to the redb database; cheap to share behind an `Arc`.
+pub struct TallyStore {
+    db: Database,
+}
+
+impl TallyStore {
+    /// Opens (or creates) the database file. Fails clearly if another process holds it.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let db = match Database::create(path) {
+            Ok(db) => db,
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+                return Err(StoreError::InUse(path.display().to_string()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let tx = db.begin_write()?;
+        tx.open_table(POLLS)?;
+        tx.open_table(META)?;
+        tx.open_table(BALLOTS)?;
+        tx.open_table(TALLIES)?;
+        tx.open_table(OFFSETS)?;
+        tx.commit()?;
+        Ok(TallyStore { db })
+    }
+
+    pub fn load_polls(&self) -> Result<Polls, StoreError> {
+        let tx = self.db.begin_read()?;
+        let mut polls = Polls::default();
+        for row in tx.open_table(POLLS)?.iter()? {
+            let (_, v) = row?;
+            if let Ok(p) = serde_json::from_slice::<PollRecord>(v.value()) {
+                polls.put(p);
+            }
+        }
+        if let Some(v) = tx.open_table(META)?.get("screen")? {
+            polls.screen = serde_json::from_slice(v.value()).unwrap_or(None);
+        }
+        Ok(polls)
+    }
+
+    /// Next offset to consume for every partition seen so far.
+    pub fn offsets(&self) -> Result<BTreeMap<(String, i32), u64>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let mut out = BTreeMap::new();
+        for row in tx.open_table(OFFSETS)?.iter()? {
+            let (k, v) = row?;
+            let (topic, partition) = k.value();
+            out.insert((topic.to_string(), partition), v.value());
+        }
+        Ok(out)
+    }
+
+    /// Applies a batch of consumed records and their offsets in one write transaction.
+    /// Records at offsets already consumed are skipped, so re-delivery is harmless.
+    pub fn apply_batch(
+        &self,
+        polls: &Polls,
+        batch: &[Consumed],
+    ) -> Result<BatchOutcome, StoreError> {
+        let tx = self.db.begin_write()?;
+        let mut outcome = BatchOutcome::default();
+        let mut new_polls: Option<Polls> = None;
+        let mut changed_polls: HashSet<String> = HashSet::new();
+        let mut tallies: HashMap<(String, u64, u32), Tally> = HashMap::new();
+        {
+            let mut offsets = tx.open_table(OFFSETS)?;
+            let mut ballots = tx.open_table(BALLOTS)?;
+            let mut tally_table = tx.open_table(TALLIES)?;
+            let mut next: HashMap<(Arc<str>, i32), u64> = HashMap::new();
+            for rec in batch {
+                let key = (rec.topic.clone(), rec.partition);
+                let expected = match next.get(&key) {
+                    Some(n) => *n,
+                    None => offsets
+                        .get((&*rec.topic, rec.partition))?
+                        .map(|g| g.value())
+                        .unwrap_or(0),
+                };
+                let offset = rec.offset as u64;
+                if offset < expected {
+                    continue;
+                }
+                next.insert(key, offset + 1);
+                match &rec.event {
+                    Event::Malformed => {}
+                    Event::Poll(env) => {
+                        let state = new_polls.get_or_insert_with(|| polls.clone());
+                        apply_poll_event(state, env, offset);
+                        changed_polls.insert(poll_id_of(env, state));
+                    }
+                    Event::Vote(v) => {
+                        let bkey = (v.poll.as_str(), v.uid, v.round, v.voter.as_str());
+                        let bytes = serde_json::to_vec(&v.ballot).expect("ballot serialises");
+                        let previous = ballots
+                            .insert(bkey, bytes.as_slice())?
+                            .and_then(|g| serde_json::from_slice::<Ballot>(g.value()).ok());
+                        let tkey = (v.poll.clone(), v.uid, v.round);
+                        let tally = match tallies.entry(tkey) {
+                            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                            std::collections::hash_map::Entry::Vacant(e) => {
+                                let loaded = tally_table
+                                    .get((v.poll.as_str(), v.uid, v.round))?
+                                    .and_then(|g| serde_json::from_slice(g.value()).ok())
+                                    .unwrap_or_default();
+                                e.insert(loaded)
+                            }
+                        };
+                        tally.replace(previous.as_ref(), &v.ballot);
+                        outcome.tallied.insert(v.poll.clone());
+                    }
+                }
+            }
+            for ((poll, uid, round), tally) in &tallies {
+                let bytes = serde_json::to_vec(tally).expect("tally serialises");
+                tally_table.insert((poll.as_str(), *uid, *round), bytes.as_slice())?;
+            }
+            for ((topic, partition), n) in next {
+                offsets.insert((&*topic, partition), n)?;
+                outcome.offsets.push((topic, partition, n));
+            }
+            if let Some(state) = &new_polls {
+                let mut table = tx.open_table(POLLS)?;
+                for id in &changed_polls {
+                    if let Some(p) = state.by_id.get(id) {
+                        let bytes = serde_json::to_vec(p).expect("poll serialises");
+                        table.insert(id.as_str(), bytes.as_slice())?;
+                    }
+                }
+                let screen = serde_json::to_vec(&state.screen).expect("screen serialises");
+                tx.open_table(META)?.insert("screen", screen.as_slice())?;
+            }
+        }
+        tx.commit()?;
+        outcome.polls = new_polls;
+        Ok(outcome)
+    }
+
+    /// The tally of one poll round (empty if nobody voted).
+    pub fn tally(&self, poll: &str, uid: u64, round: u32) -> Result<Tally, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(TALLIES)?;
+        Ok(table
+            .get((poll, uid, round))?
+            .and_then(|g| serde_json::from_slice(g.value()).ok())
+            .unwrap_or_default())
+    }
+
+    /// Tallies of several poll rounds in one read transaction.
+    pub fn tallies(&self, keys: &[(String, u64, u32)]) -> Result<Vec<Tally>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(TALLIES)?;
+        keys.iter()
+            .map(|(p, u, r)| {
+                Ok(table
+                    .get((p.as_str(), *u, *r))?
+                    .and_then(|g| serde_json::from_slice(g.value()).ok())
+                    .unwrap_or_default())
+            })
+            .collect()
+    }
+
+    /// A voter's current ballot in one poll round, if any.
+    pub fn ballot(
+        &self,
+        poll: &str,
+        uid: u64,
+        round: u32,
+        voter: &str,
+    ) -> Result<Option<Ballot>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(BALLOTS)?;
+        Ok(table
+            .get((poll, uid, round, voter))?
+            .and_then(|g| serde_json::from_slice(g.value()).ok()))
+    }
+}
+
+fn poll_id_of(env: &PollEnvelope, state: &Polls) -> String {
+    use crate::domain::events::PollEvent::*;
+    match &env.event {
+        Created { id, .. }
+        | Updated { id, .. }
+        | Opened { id }
+        | Closed { id }
+        | Reset { id }
+        | Deleted { id } => id.clone(),
+        Screen { .. } => state.screen.clone().unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::events::PollEvent;
+    use crate::domain::poll::{Kind, PollDef, Visibility};
+
+    fn poll_rec(offset: i64, event: PollEvent) -> Consumed {
+        Consumed {
+            topic: "polls".into(),
+            partition: 0,
+            offset,
+            event: Event::Poll(PollEnvelope { v: 1, at: 1, event }),
+        }
+    }
+
+    fn vote_rec(offset: i64, voter: &str, choice: u16) -> Consumed {
+        Consumed {
+            topic: "votes".into(),
+            partition: 2,
+            offset,
+            event: Event::Vote(VoteEvent {
+                v: 1,
+                at: 1,
+                poll: "p".into(),
+                uid: 0,
+                round: 1,
+                voter: voter.into(),
+                ballot: Ballot::Choices(vec![choice]),
+            }),
+        }
+    }
+
+    #[test]
+    fn a_batch_applies_once_even_if_delivered_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TallyStore::open(&dir.path().join("t.redb")).unwrap();
+        let def = PollDef {
+            id: None,
+            question: "Q".into(),
+            kind: Kind::Single,
+            options: vec!["a".into(), "b".into()],
+            max_choices: None,
+            scale: None,
+            visibility: Visibility::Always,
+            duration_secs: None,
+        };
+        let batch = vec![
+            poll_rec(
+                0,
+                PollEvent::Created {
+                    id: "p".into(),
+                    def,
+                },
+            ),
+            vote_rec(0, "v1", 0),
+            vote_rec(1, "v2", 1),
+            vote_rec(2, "v1", 1),
+        ];
+        let out = store.apply_batch(&Polls::default(), &batch).unwrap();
+        let polls = out.polls.unwrap();
+        let again = store.apply_batch(&polls, &batch).unwrap();
+        assert!(again.polls.is_none() && again.tallied.is_empty());
+        let t = store.tally("p", 0, 1).unwrap();
+        assert_eq!((t.voters, t.counts.clone()), (2, vec![0, 2]));
+        assert_eq!(store.offsets().unwrap()[&("votes".to_string(), 2)], 3);
+        assert_eq!(
+            store.ballot("p", 0, 1, "v1").unwrap(),
+            Some(Ballot::Choices(vec![1]))
+        );
+        assert!(store.load_polls().unwrap().live("p").is_some());
+    }
+}

@@ -1,0 +1,111 @@
+//! How polls and results are shown over HTTP and SSE, and who may see results.
+
+use serde::Serialize;
+
+use crate::domain::poll::{Kind, PollRecord, RoundInfo, State, Visibility};
+use crate::domain::tally::Results;
+
+/// Who is asking: admins (bearer or admin session) see everything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Viewer {
+    Admin,
+    Attendee { has_voted: bool },
+}
+
+/// CONTRACT.md visibility rules.
+pub fn results_visible(poll: &PollRecord, viewer: Viewer) -> bool {
+    match (viewer, poll.def.visibility) {
+        (Viewer::Admin, _) | (_, Visibility::Always) => true,
+        (Viewer::Attendee { has_voted }, Visibility::AfterVote) => {
+            has_voted || poll.state == State::Closed
+        }
+        (_, Visibility::AfterClose) => poll.state == State::Closed,
+        (_, Visibility::Never) => false,
+    }
+}
+
+/// The `poll` object of the HTTP API.
+#[derive(Debug, Serialize)]
+pub struct PollView<'a> {
+    pub id: &'a str,
+    pub question: &'a str,
+    pub kind: Kind,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub options: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_choices: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scale: Option<u8>,
+    pub visibility: Visibility,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_secs: Option<u64>,
+    pub state: State,
+    pub round: u32,
+    pub created_at: u64,
+    /// When the poll closes by itself (ms since the Unix epoch), if it has a timer and is open.
+    pub closes_at: Option<u64>,
+    pub rounds: &'a [RoundInfo],
+    /// Whether the asker may see results (false: results were withheld, not empty).
+    pub results_visible: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub results: Option<&'a Results>,
+}
+
+impl<'a> PollView<'a> {
+    pub fn new(p: &'a PollRecord, visible: bool, results: Option<&'a Results>) -> Self {
+        PollView {
+            id: &p.id,
+            question: &p.def.question,
+            kind: p.def.kind,
+            options: &p.def.options,
+            max_choices: p.def.max_choices,
+            scale: p.def.scale,
+            visibility: p.def.visibility,
+            duration_secs: p.def.duration_secs,
+            state: p.state,
+            round: p.round,
+            created_at: p.created_at,
+            closes_at: p.closes_at,
+            rounds: &p.rounds,
+            results_visible: visible,
+            results: if visible { results } else { None },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::poll::PollDef;
+
+    fn poll(visibility: Visibility, state: State) -> PollRecord {
+        let def = PollDef {
+            id: None,
+            question: "Q".into(),
+            kind: Kind::Single,
+            options: vec!["a".into(), "b".into()],
+            max_choices: None,
+            scale: None,
+            visibility,
+            duration_secs: None,
+        };
+        let mut p = PollRecord::new("p".into(), 0, def, 0);
+        p.state = state;
+        p
+    }
+
+    #[test]
+    fn visibility_rules_per_mode() {
+        let voted = Viewer::Attendee { has_voted: true };
+        let not_voted = Viewer::Attendee { has_voted: false };
+        use State::*;
+        use Visibility::*;
+        assert!(results_visible(&poll(Always, Open), not_voted));
+        assert!(!results_visible(&poll(AfterVote, Open), not_voted));
+        assert!(results_visible(&poll(AfterVote, Open), voted));
+        assert!(!results_visible(&poll(AfterClose, Open), voted));
+        assert!(results_visible(&poll(AfterClose, Closed), not_voted));
+        assert!(!results_visible(&poll(Never, Closed), voted));
+        assert!(results_visible(&poll(Never, Open), Viewer::Admin));
+    }
+}
