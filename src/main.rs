@@ -8,7 +8,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("LIVEPOLL_LOG")
-                .unwrap_or_else(|_| "livepoll=info,warn".into()),
+                .unwrap_or_else(|_| "livepoll=info,warn,librdkafka=off,rdkafka=off".into()),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -1,1 +1,7 @@
+//! One integration-test binary; every test runs against a real broker started through
+//! `scripts/kafka.sh`.
 
+mod broker;
+mod helpers;
+mod resilience;
+mod votes;

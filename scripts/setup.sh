@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what livepoll needs on a fresh machine, with visible progress, only when missing:
+# system packages (cmake, curl headers; chromium + chromedriver for the browser tests) and the
+# pinned Tansu broker (cached in ~/.cache/livepoll, outside the repo).
+#
+#   scripts/setup.sh [--test]     --test also installs what the test suite needs
+set -euo pipefail
+
+HERE="$(cd "$(dirname "$0")" && pwd)"
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+need_pkgs=()
+command -v cmake >/dev/null 2>&1 || need_pkgs+=(cmake)
+[ -f /usr/include/curl/curl.h ] || [ -f /usr/include/x86_64-linux-gnu/curl/curl.h ] || need_pkgs+=(libcurl4-openssl-dev)
+command -v c++ >/dev/null 2>&1 || need_pkgs+=(g++)
+if [ "${1:-}" = "--test" ]; then
+  command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || need_pkgs+=(chromium-driver)
+fi
+
+if [ "${#need_pkgs[@]}" -gt 0 ]; then
+  if command -v apt-get >/dev/null 2>&1; then
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    say "installing system packages: ${need_pkgs[*]}"
+    $SUDO apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${need_pkgs[@]}"
+  else
+    say "please install: ${need_pkgs[*]} (no apt-get here)"
+    exit 1
+  fi
+fi
+
+command -v cargo >/dev/null 2>&1 || { say "Rust is required: https://rustup.rs"; exit 1; }
+bash "$HERE/kafka.sh" install
+say "ready"

@@ -1,0 +1,252 @@
+//! The bundled broker and `serve`'s handling of it, through the real binary and scripts.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+
+use crate::helpers::*;
+
+fn kafka_cli(action: &str, dir: &std::path::Path, port: u16) -> std::process::Output {
+    bin()
+        .args(["kafka", action, "--data-dir"])
+        .arg(dir)
+        .args(["--kafka-port", &port.to_string()])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn kafka_start_status_stop_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let out = kafka_cli("status", dir.path(), port);
+    assert!(!out.status.success(), "nothing runs yet");
+    let out = kafka_cli("start", dir.path(), port);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = kafka_cli("status", dir.path(), port);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("running"));
+    assert!(
+        dir.path().join("kafka/tansu.db").exists(),
+        "the log is a SQLite file in the data dir"
+    );
+    let pid: i32 = std::fs::read_to_string(dir.path().join("kafka/broker.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let out = kafka_cli("start", dir.path(), port);
+    assert!(
+        out.status.success(),
+        "starting twice reuses the running broker"
+    );
+    let out = kafka_cli("stop", dir.path(), port);
+    assert!(out.status.success());
+    assert!(!pid_alive(pid), "the broker process is gone");
+    assert!(!kafka_cli("status", dir.path(), port).status.success());
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+}
+
+#[tokio::test]
+async fn serve_starts_the_bundled_broker_and_ctrl_c_stops_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let (kport, hport) = (free_port(), free_port());
+    let mut serve = ServeProcess::start(
+        &[
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "--kafka-port",
+            &kport.to_string(),
+        ],
+        hport,
+    );
+    let client = reqwest::Client::new();
+    wait_status(
+        &client,
+        &format!("{}/healthz", serve.base),
+        StatusCode::OK,
+        120,
+    )
+    .await;
+    let pid: i32 = std::fs::read_to_string(dir.path().join("kafka/broker.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(pid_alive(pid));
+    serve.signal(libc::SIGINT);
+    assert_eq!(serve.wait(30), Some(0), "Ctrl-C is a clean stop");
+    let out = serve.stdout();
+    assert!(out.contains("/screen") && out.contains("/admin"), "{out}");
+    assert!(out.contains(ADMIN), "the admin token is printed");
+    assert!(
+        out.contains("http://") && out.contains('█'),
+        "attendee URL with a QR code: {out}"
+    );
+    assert!(out.contains("bundled broker"), "{out}");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        !pid_alive(pid),
+        "the broker serve started is stopped with it"
+    );
+}
+
+#[tokio::test]
+async fn serve_reuses_a_running_bundled_broker_and_leaves_it_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let (kport, hport) = (free_port(), free_port());
+    assert!(kafka_cli("start", dir.path(), kport).status.success());
+    let mut serve = ServeProcess::start(
+        &[
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "--kafka-port",
+            &kport.to_string(),
+        ],
+        hport,
+    );
+    let client = reqwest::Client::new();
+    wait_status(
+        &client,
+        &format!("{}/healthz", serve.base),
+        StatusCode::OK,
+        60,
+    )
+    .await;
+    serve.signal(libc::SIGTERM);
+    assert_eq!(serve.wait(30), Some(0));
+    assert!(serve.stdout().contains("already running"));
+    assert!(
+        kafka_cli("status", dir.path(), kport).status.success(),
+        "still running"
+    );
+    assert!(kafka_cli("stop", dir.path(), kport).status.success());
+}
+
+#[tokio::test]
+async fn serve_with_brokers_uses_that_cluster_and_leaves_it_running() {
+    let broker = shared_broker();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut serve = ServeProcess::start(
+        &[
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "--brokers",
+            &broker.bootstrap(),
+            "--topic-prefix",
+            &unique_prefix(),
+        ],
+        port,
+    );
+    let client = reqwest::Client::new();
+    wait_status(
+        &client,
+        &format!("{}/healthz", serve.base),
+        StatusCode::OK,
+        60,
+    )
+    .await;
+    assert!(
+        !dir.path().join("kafka").exists(),
+        "no bundled broker was started"
+    );
+    serve.signal(libc::SIGTERM);
+    assert_eq!(serve.wait(30), Some(0));
+    assert!(
+        serve
+            .stdout()
+            .contains(&format!("external cluster {}", broker.bootstrap()))
+    );
+    assert!(
+        pid_alive(broker.pid().unwrap()),
+        "the external broker is left running"
+    );
+}
+
+#[tokio::test]
+async fn a_second_serve_on_the_same_data_dir_or_port_fails_with_one_clear_line() {
+    let app = spawn_app().await;
+    let port: u16 = app.base.rsplit(':').next().unwrap().parse().unwrap();
+    let brokers = shared_broker().bootstrap();
+    let out = bin()
+        .args([
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{}", free_port()),
+            "--brokers",
+            &brokers,
+            "--data-dir",
+        ])
+        .arg(&app.data_dir)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("already using the data dir"), "{err}");
+    let other = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args([
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--brokers",
+            &brokers,
+            "--data-dir",
+        ])
+        .arg(other.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("cannot listen on"), "{err}");
+    assert_eq!(
+        err.trim()
+            .lines()
+            .filter(|l| l.starts_with("livepoll:"))
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_kafka_port_taken_by_something_else_is_a_clear_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let kport = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args([
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{}", free_port()),
+            "--kafka-port",
+            &kport.to_string(),
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("port {kport} is already in use")),
+        "{err}"
+    );
+}
+
+#[test]
+fn qr_prints_a_code_and_the_url() {
+    let out = bin().args(["qr", "http://10.0.0.5:8080"]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains('█') && text.contains("http://10.0.0.5:8080"));
+    let out = bin()
+        .args(["serve", "--bind", "not-an-address"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "bad usage exits 2");
+}

@@ -1,0 +1,342 @@
+//! Test helpers: one real bundled broker per test run (started through `scripts/kafka.sh`),
+//! `spawn_app()` for an in-process server, and `ServeProcess` for the real binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use livepoll::app::Application;
+use livepoll::broker::BundledBroker;
+use livepoll::cli::{BrokerArgs, ServeArgs};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+pub const ADMIN: &str = "test-admin-token";
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A broker started through our scripts, stopped when the test process exits.
+pub struct TestBroker {
+    pub broker: BundledBroker,
+    pub data_dir: PathBuf,
+    pub port: u16,
+}
+
+impl TestBroker {
+    pub fn start() -> TestBroker {
+        let data_dir = tempfile::Builder::new()
+            .prefix("livepoll-broker-")
+            .tempdir()
+            .unwrap()
+            .keep();
+        let port = free_port();
+        let broker = BundledBroker::new(&data_dir, port).unwrap();
+        broker
+            .start_watched(Some(std::process::id()))
+            .expect("bundled broker starts");
+        TestBroker {
+            broker,
+            data_dir,
+            port,
+        }
+    }
+
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn pid(&self) -> Option<i32> {
+        std::fs::read_to_string(self.data_dir.join("kafka/broker.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+}
+
+/// The broker shared by every test that does not kill its broker.
+pub fn shared_broker() -> &'static TestBroker {
+    static BROKER: OnceLock<TestBroker> = OnceLock::new();
+    BROKER.get_or_init(TestBroker::start)
+}
+
+pub fn unique_prefix() -> String {
+    format!("t{}", rand::random::<u32>())
+}
+
+pub fn serve_args(brokers: &str, data_dir: &Path, prefix: &str) -> ServeArgs {
+    ServeArgs {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        public_url: Some("http://venue.example:8080".into()),
+        broker: BrokerArgs {
+            data_dir: data_dir.to_path_buf(),
+            kafka_port: 9092,
+        },
+        brokers: Some(brokers.to_string()),
+        admin_token: Some(ADMIN.into()),
+        polls: None,
+        topic_prefix: prefix.to_string(),
+        vote_partitions: 6,
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub data_dir: PathBuf,
+    pub prefix: String,
+    pub brokers: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    let mut app = spawn_app_with(serve_args(
+        &shared_broker().bootstrap(),
+        &path,
+        &unique_prefix(),
+    ))
+    .await;
+    app._dir = Some(dir);
+    app
+}
+
+pub async fn spawn_app_with(args: ServeArgs) -> TestApp {
+    let data_dir = args.broker.data_dir.clone();
+    let prefix = args.topic_prefix.clone();
+    let brokers = args.brokers.clone().unwrap_or_default();
+    let app = Application::build(args).await.expect("app builds");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(app.run(async move {
+        let _ = rx.await;
+    }));
+    TestApp {
+        base,
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap(),
+        data_dir,
+        prefix,
+        brokers,
+        stop: Some(tx),
+        task: Some(task),
+        _dir: None,
+    }
+}
+
+impl TestApp {
+    /// Stops the server and waits until it has shut down.
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.unwrap().unwrap();
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn session(&self) -> String {
+        let v: Value = self
+            .client
+            .post(self.url("/api/session"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["voter"].as_str().unwrap().to_string()
+    }
+
+    pub async fn admin_post(&self, path: &str, body: Option<Value>) -> reqwest::Response {
+        let mut r = self.client.post(self.url(path)).bearer_auth(ADMIN);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        r.send().await.unwrap()
+    }
+
+    /// Creates a poll and opens it; returns its id.
+    pub async fn open_poll(&self, def: Value) -> String {
+        let res = self.admin_post("/api/polls", Some(def)).await;
+        assert_eq!(
+            res.status(),
+            StatusCode::CREATED,
+            "{}",
+            res.text().await.unwrap()
+        );
+        let id = res.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let res = self
+            .admin_post(&format!("/api/polls/{id}/open"), None)
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        id
+    }
+
+    pub async fn vote(&self, voter: &str, poll: &str, body: Value) -> StatusCode {
+        self.client
+            .post(self.url(&format!("/api/polls/{poll}/votes")))
+            .header("x-livepoll-voter", voter)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
+    /// The poll as an admin sees it (with results).
+    pub async fn poll(&self, id: &str) -> Value {
+        self.client
+            .get(self.url(&format!("/api/polls/{id}")))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Waits until the admin view of the poll's results satisfies `ok`.
+    pub async fn wait_results(&self, id: &str, ok: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let p = self.poll(id).await;
+            if ok(&p["results"]) {
+                return p["results"].clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "results never matched; last: {}",
+                p["results"]
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub fn single(options: usize) -> Value {
+    json!({"question": "Which one?", "kind": "single", "options": (0..options).map(|i| format!("option {i}")).collect::<Vec<_>>()})
+}
+
+pub async fn get_status(client: &reqwest::Client, url: &str) -> Option<StatusCode> {
+    client
+        .get(url)
+        .timeout(Duration::from_secs(3))
+        .send()
+        .await
+        .ok()
+        .map(|r| r.status())
+}
+
+/// Polls `url` until it answers `want` (or panics after `secs`).
+pub async fn wait_status(client: &reqwest::Client, url: &str, want: StatusCode, secs: u64) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if get_status(client, url).await == Some(want) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{url} never answered {want}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_livepoll"));
+    c.env_remove("LIVEPOLL_BROKERS")
+        .env("LIVEPOLL_LOG", "livepoll=info,warn");
+    c
+}
+
+/// The real `livepoll serve` binary as a child process.
+pub struct ServeProcess {
+    pub child: Child,
+    pub base: String,
+}
+
+impl ServeProcess {
+    pub fn start(args: &[&str], port: u16) -> ServeProcess {
+        let bind = format!("127.0.0.1:{port}");
+        let child = bin()
+            .arg("serve")
+            .args(["--bind", &bind, "--admin-token", ADMIN])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        ServeProcess {
+            child,
+            base: format!("http://{bind}"),
+        }
+    }
+
+    pub fn signal(&self, sig: i32) {
+        unsafe {
+            libc::kill(self.child.id() as i32, sig);
+        }
+    }
+
+    /// Waits for the process to exit; returns its exit code.
+    pub fn wait(&mut self, secs: u64) -> Option<i32> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s.code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "serve did not exit within {secs}s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn stdout(&mut self) -> String {
+        use std::io::Read;
+        let mut s = String::new();
+        if let Some(mut o) = self.child.stdout.take() {
+            let _ = o.read_to_string(&mut s);
+        }
+        s
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn pid_alive(pid: i32) -> bool {
+    unsafe { libc::kill(pid, 0) == 0 }
+}

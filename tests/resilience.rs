@@ -1,0 +1,250 @@
+//! Crash safety and broker outages: what got a 202 is counted exactly once, whatever happens.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+/// Posts a ballot until the server gives a definite answer: 202 (true) or a 4xx (false).
+/// Connection errors and 503 are retried, as a real client does; the ballot is the same, so a
+/// retry can never count twice.
+async fn vote_until_answered(
+    client: &reqwest::Client,
+    base: &str,
+    voter: &str,
+    poll: &str,
+    choice: usize,
+    retries: &AtomicUsize,
+) -> bool {
+    loop {
+        let res = client
+            .post(format!("{base}/api/polls/{poll}/votes"))
+            .header("x-livepoll-voter", voter)
+            .json(&json!({ "choice": choice }))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await;
+        match res {
+            Ok(r) if r.status() == StatusCode::ACCEPTED => return true,
+            Ok(r)
+                if r.status().is_client_error() && r.status() != StatusCode::TOO_MANY_REQUESTS =>
+            {
+                return false;
+            }
+            _ => {
+                retries.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn tallies_equal_the_acknowledged_ballots_after_sigkill_mid_vote() {
+    let broker = shared_broker();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let prefix = unique_prefix();
+    let args = [
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--brokers",
+        &broker.bootstrap(),
+        "--topic-prefix",
+        &prefix,
+    ];
+    let client = reqwest::Client::new();
+    let mut serve = ServeProcess::start(&args, port);
+    let base = serve.base.clone();
+    wait_status(&client, &format!("{base}/healthz"), StatusCode::OK, 60).await;
+    let created: Value = client
+        .post(format!("{base}/api/polls"))
+        .bearer_auth(ADMIN)
+        .json(&single(4))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_string();
+    let res = client
+        .post(format!("{base}/api/polls/{id}/open"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+
+    let mut voters = Vec::new();
+    for _ in 0..200 {
+        let v: Value = client
+            .post(format!("{base}/api/session"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        voters.push(v["voter"].as_str().unwrap().to_string());
+    }
+    // Each voter votes, and a third change their vote; concurrently, 8 clients at a time.
+    let acked: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+    let retries: Arc<AtomicUsize> = Arc::default();
+    let workers: Vec<_> = voters
+        .chunks(25)
+        .map(|chunk| {
+            let (chunk, client, base, id, acked, retries) = (
+                chunk.to_vec(),
+                client.clone(),
+                base.clone(),
+                id.clone(),
+                acked.clone(),
+                retries.clone(),
+            );
+            tokio::spawn(async move {
+                for (i, v) in chunk.iter().enumerate() {
+                    let mut choices = vec![i % 4];
+                    if i % 3 == 0 {
+                        choices.push((i + 1) % 4);
+                    }
+                    for c in choices {
+                        if vote_until_answered(&client, &base, v, &id, c, &retries).await {
+                            acked.lock().unwrap().insert(v.clone(), c);
+                        }
+                        tokio::time::sleep(Duration::from_millis(30)).await;
+                    }
+                }
+            })
+        })
+        .collect();
+    // Kill the server twice while votes stream in, restarting it each time.
+    for _ in 0..2 {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let before_kill = acked.lock().unwrap().len();
+        assert!(
+            before_kill < 200,
+            "votes are still streaming in when the server is killed"
+        );
+        serve.signal(libc::SIGKILL);
+        serve.wait(10);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        serve = ServeProcess::start(&args, port);
+        wait_status(&client, &format!("{base}/healthz"), StatusCode::OK, 60).await;
+    }
+    for w in workers {
+        w.await.unwrap();
+    }
+    assert!(
+        retries.load(Ordering::Relaxed) > 0,
+        "the kills hit requests in flight"
+    );
+    let acked = acked.lock().unwrap().clone();
+    assert_eq!(acked.len(), 200, "every voter eventually got a 202");
+    let mut expected = [0u64; 4];
+    for c in acked.values() {
+        expected[*c] += 1;
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let p: Value = client
+            .get(format!("{base}/api/polls/{id}"))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if p["results"]["counts"] == json!(expected) && p["results"]["voters"] == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "tallies {} != acknowledged ballots {expected:?}",
+            p["results"]
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    serve.signal(libc::SIGTERM);
+    assert_eq!(serve.wait(30), Some(0));
+}
+
+#[tokio::test]
+async fn a_broker_outage_gives_503_and_loses_nothing_acknowledged() {
+    let broker = TestBroker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app_with(serve_args(
+        &broker.bootstrap(),
+        dir.path(),
+        &unique_prefix(),
+    ))
+    .await;
+    let health = app.url("/healthz");
+    wait_status(&app.client, &health, StatusCode::OK, 10).await;
+    let id = app.open_poll(single(2)).await;
+    let mut acked = 0;
+    for _ in 0..20 {
+        let v = app.session().await;
+        assert_eq!(
+            app.vote(&v, &id, json!({"choice": 0})).await,
+            StatusCode::ACCEPTED
+        );
+        acked += 1;
+    }
+
+    // Kill the broker hard.
+    let pid = broker.pid().unwrap();
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    wait_status(&app.client, &health, StatusCode::SERVICE_UNAVAILABLE, 15).await;
+    let body: Value = app
+        .client
+        .get(&health)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(body["reason"].as_str().unwrap().contains("Kafka"), "{body}");
+    let voter = app.session().await;
+    let t0 = Instant::now();
+    let res = app
+        .client
+        .post(app.url(&format!("/api/polls/{id}/votes")))
+        .header("x-livepoll-voter", &voter)
+        .json(&json!({"choice": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(res.headers().contains_key("retry-after"));
+    assert!(
+        t0.elapsed() < Duration::from_secs(2),
+        "503 comes quickly, not after a hang"
+    );
+
+    // Bring it back: the same data dir, so the log survives.
+    broker.broker.start().unwrap();
+    wait_status(&app.client, &health, StatusCode::OK, 30).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while app.vote(&voter, &id, json!({"choice": 1})).await != StatusCode::ACCEPTED {
+        assert!(
+            Instant::now() < deadline,
+            "votes work again after the broker is back"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let r = app.wait_results(&id, |r| r["voters"] == acked + 1).await;
+    assert_eq!(
+        r["counts"],
+        json!([acked, 1]),
+        "nothing acknowledged was lost"
+    );
+    broker.broker.stop().unwrap();
+}
