@@ -3,5 +3,6 @@
 
 mod broker;
 mod helpers;
+mod polls;
 mod resilience;
 mod votes;
