@@ -7,8 +7,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LIVEPOLL_LOG")
-                .unwrap_or_else(|_| "livepoll=info,warn,librdkafka=off,rdkafka=off".into()),
+            tracing_subscriber::EnvFilter::try_from_env("LIVEPOLL_LOG").unwrap_or_else(|_| {
+                "livepoll=info,warn,librdkafka=off,rdkafka=off,warp::server=off".into()
+            }),
         )
         .with_writer(std::io::stderr)
         .init();

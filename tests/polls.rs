@@ -551,3 +551,34 @@ async fn the_screen_follows_put_api_screen() {
     assert_eq!(svg.headers()["content-type"], "image/svg+xml");
     assert!(svg.text().await.unwrap().contains("<svg"));
 }
+
+#[tokio::test]
+async fn pages_are_embedded_and_reference_no_outside_host() {
+    let app = spawn_app().await;
+    for path in [
+        "/",
+        "/screen",
+        "/admin",
+        "/assets/common.js",
+        "/assets/attendee.js",
+        "/assets/screen.js",
+        "/assets/admin.js",
+        "/assets/style.css",
+    ] {
+        let res = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        let csp = res.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(csp.contains("default-src 'self'"), "{path}: {csp}");
+        let body = res.text().await.unwrap();
+        for outside in ["http://", "https://", "//cdn", "fonts.googleapis"] {
+            assert!(!body.contains(outside), "{path} references {outside}");
+        }
+        assert!(
+            !body.contains("innerHTML"),
+            "{path}: user text must go through textContent"
+        );
+    }
+}
