@@ -118,38 +118,30 @@ fn view(
     admin: bool,
     voter: Option<&str>,
 ) -> Result<serde_json::Value, ApiError> {
+    let ballot = match voter {
+        Some(v) => state
+            .store
+            .ballot(&p.id, p.uid, p.round, v)
+            .map_err(internal)?,
+        None => None,
+    };
     let viewer = if admin {
         Viewer::Admin
     } else {
-        let has_voted = match voter {
-            Some(v) => state
-                .store
-                .ballot(&p.id, p.uid, p.round, v)
-                .map_err(internal)?
-                .is_some(),
-            None => false,
-        };
-        Viewer::Attendee { has_voted }
+        Viewer::Attendee {
+            has_voted: ballot.is_some(),
+        }
     };
     let visible = results_visible(p, viewer);
     let results: Option<Results> = if visible {
-        Some(
-            state
-                .store
-                .tally(&p.id, p.uid, p.round)
-                .map_err(internal)?
-                .results(&p.id, p.round, &p.def),
-        )
+        let tally = state.store.tally(&p.id, p.uid, p.round).map_err(internal)?;
+        Some(tally.results(&p.id, p.round, &p.def))
     } else {
         None
     };
     let mut v =
         serde_json::to_value(PollView::new(p, visible, results.as_ref())).map_err(internal)?;
-    if let Some(voter) = voter {
-        let ballot = state
-            .store
-            .ballot(&p.id, p.uid, p.round, voter)
-            .map_err(internal)?;
+    if voter.is_some() {
         v["my_ballot"] = serde_json::to_value(ballot).map_err(internal)?;
     }
     Ok(v)
