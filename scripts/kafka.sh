@@ -117,8 +117,10 @@ start_watchdog() {
   local watched="$1" self="$HERE/kafka.sh"
   (
     while kill -0 "$watched" 2>/dev/null; do sleep 1; done
+    # Forget ourselves first: bash may exec the stop below in this very process.
+    rm -f "$WATCH_FILE"
     LIVEPOLL_WATCH_PID= "$self" stop
-  ) </dev/null >/dev/null 2>&1 &
+  ) </dev/null >>"$BROKER_DIR/watchdog.log" 2>&1 &
   echo $! >"$WATCH_FILE"
 }
 

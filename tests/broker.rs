@@ -250,3 +250,30 @@ fn qr_prints_a_code_and_the_url() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "bad usage exits 2");
 }
+
+#[test]
+fn a_watched_broker_stops_when_its_watcher_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = livepoll::broker::BundledBroker::new(dir.path(), free_port()).unwrap();
+    let mut watcher = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    broker.start_watched(Some(watcher.id())).unwrap();
+    let pid: i32 = std::fs::read_to_string(dir.path().join("kafka/broker.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(pid_alive(pid));
+    watcher.kill().unwrap();
+    watcher.wait().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while pid_alive(pid) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the broker outlived its watcher"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
