@@ -224,11 +224,14 @@ impl Application {
         let cancel = self.state.shutdown.clone();
         let routes = crate::http::routes(self.state.clone());
         let c2 = cancel.clone();
+        // The stop signal also ends the SSE streams (they follow `cancel`); otherwise a graceful
+        // shutdown would wait forever for every open screen and phone.
         let stop = async move {
             tokio::select! {
                 _ = shutdown => {}
                 _ = c2.cancelled() => {}
             }
+            c2.cancel();
         };
         let server = warp::serve(routes)
             .incoming(self.listener)

@@ -78,8 +78,16 @@ async fn serve_starts_the_bundled_broker_and_ctrl_c_stops_both() {
         .parse()
         .unwrap();
     assert!(pid_alive(pid));
+    // An open screen (SSE stream) must not hold the stop up.
+    let sse = client
+        .get(format!("{}/api/events", serve.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sse.status(), StatusCode::OK);
     serve.signal(libc::SIGINT);
     assert_eq!(serve.wait(30), Some(0), "Ctrl-C is a clean stop");
+    drop(sse);
     let out = serve.stdout();
     assert!(out.contains("/screen") && out.contains("/admin"), "{out}");
     assert!(out.contains(ADMIN), "the admin token is printed");
