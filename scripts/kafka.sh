@@ -55,13 +55,23 @@ answers_kafka() {
   [ "$(echo $out | awk '{print $5 $6 $7 $8}')" = "00000001" ]
 }
 
+# True while the process runs. A killed process whose parent never reaps it (PID 1 in some
+# containers does not) stays a zombie that `kill -0` still finds: that is not running.
+alive() {
+  kill -0 "$1" 2>/dev/null || return 1
+  local stat
+  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 0
+  stat="${stat##*) }"
+  [ "${stat%% *}" != "Z" ]
+}
+
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 broker_pid() {
   [ -f "$PID_FILE" ] || return 1
   local pid
   pid="$(cat "$PID_FILE")"
-  kill -0 "$pid" 2>/dev/null || return 1
+  alive "$pid" || return 1
   echo "$pid"
 }
 
@@ -116,7 +126,7 @@ launch_apache() {
 start_watchdog() {
   local watched="$1" self="$HERE/kafka.sh"
   (
-    while kill -0 "$watched" 2>/dev/null; do sleep 1; done
+    while alive "$watched"; do sleep 1; done
     # Forget ourselves first: bash may exec the stop below in this very process.
     rm -f "$WATCH_FILE"
     LIVEPOLL_WATCH_PID= "$self" stop
@@ -147,7 +157,7 @@ cmd_start() {
   [ -n "${LIVEPOLL_WATCH_PID:-}" ] && start_watchdog "$LIVEPOLL_WATCH_PID"
   local waited=0
   until answers_kafka "$KAFKA_PORT"; do
-    if ! kill -0 "$pid" 2>/dev/null; then
+    if ! alive "$pid"; then
       rm -f "$PID_FILE"
       tail -n 20 "$LOG_FILE" >&2 || true
       die "the broker exited during start-up (log above: $LOG_FILE)"
@@ -175,7 +185,7 @@ cmd_stop() {
   say "stopping broker (pid $pid)"
   kill -TERM "$pid" 2>/dev/null || true
   local waited=0
-  while kill -0 "$pid" 2>/dev/null; do
+  while alive "$pid"; do
     if [ "$waited" -ge "$((STOP_TIMEOUT * 10))" ]; then
       say "no exit after ${STOP_TIMEOUT}s; sending SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what livepoll needs on a fresh machine, with visible progress, only when missing:
-# system packages (cmake, curl headers; chromium + chromedriver for the browser tests) and the
+# system packages (cmake, curl headers; for the tests chromium + chromedriver, rsvg-convert, zbarimg) and the
 # pinned Tansu broker (cached in ~/.cache/livepoll, outside the repo).
 #
 #   scripts/setup.sh [--test]     --test also installs what the test suite needs
@@ -16,6 +16,9 @@ command -v c++ >/dev/null 2>&1 || need_pkgs+=(g++)
 if [ "${1:-}" = "--test" ]; then
   command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
   command -v chromedriver >/dev/null 2>&1 || need_pkgs+=(chromium-driver)
+  # the QR code test rasterises /qr.svg and decodes it like a phone would
+  command -v rsvg-convert >/dev/null 2>&1 || need_pkgs+=(librsvg2-bin)
+  command -v zbarimg >/dev/null 2>&1 || need_pkgs+=(zbar-tools)
 fi
 
 if [ "${#need_pkgs[@]}" -gt 0 ]; then

@@ -337,6 +337,16 @@ impl Drop for ServeProcess {
     }
 }
 
+/// True while the process runs. A killed process that nobody reaps (PID 1 of some containers
+/// does not) stays a zombie which `kill(pid, 0)` still finds: that does not count as running.
 pub fn pid_alive(pid: i32) -> bool {
-    unsafe { libc::kill(pid, 0) == 0 }
+    if unsafe { libc::kill(pid, 0) } != 0 {
+        return false;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_none_or(|(_, rest)| !rest.starts_with('Z')),
+        Err(_) => true,
+    }
 }
