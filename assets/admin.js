@@ -6,6 +6,7 @@
   let onAir = null;
   const results = new Map();
   let polls = [];
+  let editing = null; // id of the draft being edited, or null when the form creates a poll
   const auth = () => ({ authorization: `Bearer ${token}` });
 
   async function signIn(t) {
@@ -42,8 +43,10 @@
         LP.el("span", { class: "badge", text: `${p.kind} · round ${p.round}` }));
       const res = LP.el("div", { "data-results": p.id });
       const r = results.get(p.id);
+      const voters = r ? `${r.voters} ${r.voters === 1 ? "voter" : "voters"}` : "";
       LP.renderResults(res, p, r);
       const actions = LP.el("div", { class: "actions" },
+        p.state === "draft" ? LP.el("button", { type: "button", text: "Edit", onclick: () => edit(p) }) : null,
         p.state !== "open" ? LP.el("button", { type: "button", text: "Open", onclick: () => act("POST", `/api/polls/${id}/open`) }) : null,
         p.state === "open" ? LP.el("button", { type: "button", text: "Close", onclick: () => act("POST", `/api/polls/${id}/close`) }) : null,
         LP.el("button", { type: "button", text: p.id === onAir ? "Take off air" : "Put on air", onclick: () => act("PUT", "/api/screen", { poll: p.id === onAir ? null : p.id }) }),
@@ -51,7 +54,7 @@
         LP.el("button", { type: "button", text: "Download CSV", onclick: () => download(p.id) }),
         LP.el("button", { type: "button", text: "Delete", onclick: () => confirm("Delete this poll?") && act("DELETE", `/api/polls/${id}`) }));
       list.append(LP.el("div", { class: "poll-row" }, head,
-        LP.el("p", { class: "muted", text: r ? `${r.voters} voters` : "" }), res, actions));
+        LP.el("p", { class: "muted", "data-turnout": p.id, text: voters }), res, actions));
     }
   }
 
@@ -62,6 +65,29 @@
     document.body.append(a); a.click(); a.remove();
   }
 
+  function setEditing(p) {
+    editing = p ? p.id : null;
+    $("editor-title").textContent = p ? `Edit draft: ${p.question}` : "New poll";
+    $("create-submit").textContent = p ? "Save changes" : "Create draft";
+    $("cancel-edit").hidden = !p;
+  }
+
+  function edit(p) {
+    setEditing(p);
+    $("q").value = p.question;
+    $("kind").value = p.kind;
+    $("options").value = (p.options || []).join("\n");
+    $("max").value = p.max_choices || "";
+    $("scale").value = p.scale || 5;
+    $("vis").value = p.visibility;
+    $("dur").value = p.duration_secs || "";
+    $("create-status").textContent = "";
+    $("editor").open = true;
+    $("q").focus();
+  }
+
+  $("cancel-edit").addEventListener("click", () => { setEditing(null); $("create").reset(); });
+
   $("create").addEventListener("submit", async (e) => {
     e.preventDefault();
     const kind = $("kind").value;
@@ -70,10 +96,13 @@
     if (kind === "multiple" && $("max").value) def.max_choices = Number($("max").value);
     if (kind === "rating") def.scale = Number($("scale").value);
     if ($("dur").value) def.duration_secs = Number($("dur").value);
-    const r = await LP.api("POST", "/api/polls", def, auth());
-    $("create-status").textContent = r.status === 201 ? "Created as a draft." : (r.data && r.data.message) || `Failed (${r.status})`;
-    $("create-status").className = `status ${r.status === 201 ? "ok" : "bad"}`;
-    if (r.status === 201) { $("create").reset(); refresh(); }
+    const r = editing
+      ? await LP.api("PUT", `/api/polls/${encodeURIComponent(editing)}`, def, auth())
+      : await LP.api("POST", "/api/polls", def, auth());
+    const ok = r.status === 200 || r.status === 201;
+    $("create-status").textContent = ok ? (editing ? "Saved." : "Created as a draft.") : (r.data && r.data.message) || `Failed (${r.status})`;
+    $("create-status").className = `status ${ok ? "ok" : "bad"}`;
+    if (ok) { setEditing(null); $("create").reset(); refresh(); }
   });
 
   $("login").addEventListener("submit", async (e) => {
@@ -94,7 +123,7 @@
         results.set(r.poll, r);
         const box = document.querySelector(`[data-results="${CSS.escape(r.poll)}"]`);
         const p = polls.find((x) => x.id === r.poll);
-        if (box && p) { LP.renderResults(box, p, r); box.previousSibling.textContent = `${r.voters} voters`; }
+        if (box && p) { LP.renderResults(box, p, r); box.previousSibling.textContent = `${r.voters} ${r.voters === 1 ? "voter" : "voters"}`; }
       },
     });
   }

@@ -192,6 +192,19 @@ impl TestApp {
         id
     }
 
+    /// Puts a poll on air (or takes the screen off air with `None`).
+    pub async fn put_on_air(&self, poll: Option<&str>) {
+        let res = self
+            .client
+            .put(self.url("/api/screen"))
+            .bearer_auth(ADMIN)
+            .json(&json!({ "poll": poll }))
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success(), "{}", res.status());
+    }
+
     pub async fn vote(&self, voter: &str, poll: &str, body: Value) -> StatusCode {
         self.client
             .post(self.url(&format!("/api/polls/{poll}/votes")))

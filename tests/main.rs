@@ -2,7 +2,9 @@
 //! `scripts/kafka.sh`.
 
 mod broker;
+mod browser;
 mod helpers;
 mod polls;
 mod resilience;
 mod votes;
+mod webdriver;
