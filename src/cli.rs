@@ -36,6 +36,9 @@ pub enum Command {
         /// The URL to encode.
         url: String,
     },
+    /// Baselines and loads for scripts/bench.sh (raw Kafka produce/consume, SSE streams).
+    #[command(subcommand, hide = true)]
+    Bench(crate::bench::BenchCommand),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -100,6 +103,9 @@ pub struct SimulateArgs {
     /// Poll to vote on (default: the poll on air, else the first open poll).
     #[arg(long, env = "LIVEPOLL_POLL")]
     pub poll: Option<String>,
+    /// Concurrent keep-alive connections (each serves a share of the voters, one vote at a time).
+    #[arg(long, env = "LIVEPOLL_CONNECTIONS", default_value_t = 256)]
+    pub connections: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

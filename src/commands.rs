@@ -23,10 +23,12 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Export(args) => export(args).await,
         Command::Simulate(args) => crate::simulate::run(args).await,
+        Command::Bench(cmd) => crate::bench::run(cmd).await,
     }
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let shutdown = shutdown_signal();
     let app = Application::build(args).await?;
     let info = app.info().clone();
     let qr =
@@ -38,30 +40,43 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         token = info.admin_token,
         kafka = info.kafka,
     );
-    app.run(shutdown_signal()).await?;
+    app.run(shutdown).await?;
     eprintln!("livepoll: stopped");
     Ok(())
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on Ctrl-C or SIGTERM. The handlers are installed when this is called, not when the
+/// future is first polled, so a signal that arrives while the server is still starting is kept
+/// and stops it cleanly once it runs (instead of killing it with the broker left behind).
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let mut signals = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
+    async move {
+        #[cfg(unix)]
+        {
+            async fn recv(s: Option<&mut tokio::signal::unix::Signal>) {
+                match s {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            }
+            tokio::select! {
+                _ = recv(signals.0.as_mut()) => {}
+                _ = recv(signals.1.as_mut()) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

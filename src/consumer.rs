@@ -3,8 +3,10 @@
 //! Partitions are assigned by hand at the offsets stored in redb (not a consumer group), records
 //! are applied in batches, and each batch's offsets commit with its results (see [`crate::store`]).
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -34,6 +36,8 @@ pub struct ConsumerHandles {
     pub polls_applied: watch::Receiver<u64>,
     /// False while the consumer cannot apply records.
     pub healthy: Arc<AtomicBool>,
+    /// Vote records applied so far: the sum of the next offsets of every votes partition.
+    pub votes_applied: Arc<AtomicU64>,
 }
 
 pub struct TallyConsumer {
@@ -44,6 +48,8 @@ pub struct TallyConsumer {
     polls_tx: watch::Sender<Arc<Polls>>,
     applied_tx: watch::Sender<u64>,
     healthy: Arc<AtomicBool>,
+    vote_positions: Mutex<HashMap<i32, u64>>,
+    votes_applied: Arc<AtomicU64>,
 }
 
 impl TallyConsumer {
@@ -92,10 +98,17 @@ impl TallyConsumer {
         let (polls_tx, polls) = watch::channel(Arc::new(store.load_polls()?));
         let (applied_tx, polls_applied) = watch::channel(applied);
         let healthy = Arc::new(AtomicBool::new(true));
+        let vote_positions: HashMap<i32, u64> = offsets
+            .iter()
+            .filter(|((topic, _), _)| *topic == topics.votes)
+            .map(|((_, partition), next)| (*partition, *next))
+            .collect();
+        let votes_applied = Arc::new(AtomicU64::new(vote_positions.values().sum()));
         let handles = ConsumerHandles {
             polls,
             polls_applied,
             healthy: healthy.clone(),
+            votes_applied: votes_applied.clone(),
         };
         Ok((
             TallyConsumer {
@@ -106,6 +119,8 @@ impl TallyConsumer {
                 polls_tx,
                 applied_tx,
                 healthy,
+                vote_positions: Mutex::new(vote_positions),
+                votes_applied,
             },
             handles,
         ))
@@ -179,11 +194,17 @@ impl TallyConsumer {
                     if let Some(p) = &new_polls {
                         self.polls_tx.send_replace(p.clone());
                     }
-                    for (topic, _, next) in &outcome.offsets {
+                    let mut positions = self.vote_positions.lock().expect("positions lock");
+                    for (topic, partition, next) in &outcome.offsets {
                         if topic == polls_topic {
                             self.applied_tx.send_replace(*next);
+                        } else {
+                            positions.insert(*partition, *next);
                         }
                     }
+                    self.votes_applied
+                        .store(positions.values().sum(), Ordering::Relaxed);
+                    drop(positions);
                     self.live.mark(new_polls, outcome.tallied);
                     return;
                 }

@@ -30,7 +30,7 @@ struct Shared {
 pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
     let base = args.url.trim_end_matches('/').to_string();
     let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(256)
+        .pool_max_idle_per_host(args.connections.max(64))
         .timeout(Duration::from_secs(10))
         .build()?;
     let admin = std::env::var("LIVEPOLL_ADMIN_TOKEN").ok();
@@ -78,13 +78,17 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
         screen_times.clone(),
     ));
 
-    let workers = args.voters.clamp(1, 128);
+    let workers = args.voters.min(args.connections).max(1);
     let per_worker_rate = (args.rate > 0).then(|| args.rate as f64 / workers as f64);
     let deadline = Instant::now() + Duration::from_secs(args.duration);
     let bar = ProgressBar::new(args.duration);
     bar.set_style(
         ProgressStyle::with_template("{spinner} {elapsed_precise} [{bar:30}] {msg}")
             .expect("template"),
+    );
+    eprintln!(
+        "simulate: voting for {}s over {workers} connections",
+        args.duration
     );
     let started = Instant::now();
     let mut handles = Vec::new();

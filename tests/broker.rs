@@ -285,3 +285,29 @@ fn a_watched_broker_stops_when_its_watcher_exits() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[tokio::test]
+async fn sigterm_while_serve_is_still_starting_stops_it_cleanly_with_its_broker() {
+    let dir = tempfile::tempdir().unwrap();
+    let (kport, hport) = (free_port(), free_port());
+    let mut serve = ServeProcess::start(
+        &[
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "--kafka-port",
+            &kport.to_string(),
+        ],
+        hport,
+    );
+    // Early: the bundled broker is still starting, nothing answers yet.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    serve.signal(libc::SIGTERM);
+    let code = tokio::task::spawn_blocking(move || serve.wait(60))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0), "a clean exit, not death by signal");
+    assert!(
+        !kafka_cli("status", dir.path(), kport).status.success(),
+        "the broker it started is stopped"
+    );
+}

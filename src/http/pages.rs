@@ -72,7 +72,12 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         match s.health.check() {
             Ok(()) => json_reply(
                 StatusCode::OK,
-                &serde_json::json!({ "status": "ok", "kafka": s.kafka_desc, "polls": polls.list().len() }),
+                &serde_json::json!({
+                    "status": "ok",
+                    "kafka": s.kafka_desc,
+                    "polls": polls.list().len(),
+                    "votes_applied": s.consumer.votes_applied.load(std::sync::atomic::Ordering::Relaxed),
+                }),
             ),
             Err(reason) => {
                 let mut res = json_reply(

@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# livepoll's benchmark: one run on this machine, everything on one box (bundled broker, serve,
+# load generator), each figure next to a baseline measured in the same run.
+#
+#   bash scripts/bench.sh
+#
+#   (a) raw Kafka producer rate (librdkafka, livepoll's idempotent acks=all settings, same record size)
+#   (a2) the same with only as many records in flight as (b) has HTTP clients
+#   (b) livepoll HTTP votes/s end to end, as fast as possible for BENCH_DURATION s
+#   (c) ack and vote-to-screen latency at a fixed BENCH_RATE votes/s
+#   (d) serve's peak RSS with BENCH_STREAMS open SSE streams after BENCH_VOTERS voters
+#   (e) rebuilding the tallies from Kafka for BENCH_REBUILD votes (tally database deleted)
+#   (f) raw Kafka consumer rate over the same topic (baseline for e)
+# and where the CPU goes per vote, which is what bounds (b) on a 2-core machine.
+#
+# Environment: BENCH_DURATION (30), BENCH_VOTERS (100000), BENCH_RATE (10000),
+# BENCH_STREAMS (5000), BENCH_REBUILD (1000000), BENCH_CONNECTIONS (512),
+# BENCH_PARTITIONS (6, livepoll's default for the votes topic).
+set -euo pipefail
+
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$HERE/.." && pwd)"
+DURATION="${BENCH_DURATION:-30}"
+VOTERS="${BENCH_VOTERS:-100000}"
+RATE="${BENCH_RATE:-10000}"
+STREAMS="${BENCH_STREAMS:-5000}"
+REBUILD="${BENCH_REBUILD:-1000000}"
+CONNECTIONS="${BENCH_CONNECTIONS:-512}"
+PARTITIONS="${BENCH_PARTITIONS:-6}"
+TOKEN="bench-admin-token"
+
+say() { printf '\nbench: %s\n' "$*" >&2; }
+need() { command -v "$1" >/dev/null 2>&1 || { echo "bench: $1 is required" >&2; exit 1; }; }
+need curl
+need python3
+
+bash "$HERE/setup.sh"
+say "building the release binary"
+(cd "$ROOT" && cargo build --release --locked)
+LP="$ROOT/target/release/livepoll"
+
+# 5,000 streams need 5,000 sockets in serve and in the load generator.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+[ "$(ulimit -n)" = unlimited ] || [ "$(ulimit -n)" -ge $((STREAMS + 1000)) ] ||
+  { echo "bench: open-file limit $(ulimit -n) is too low for $STREAMS streams" >&2; exit 1; }
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/livepoll-bench.XXXXXX")"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+KPORT="$(free_port)"
+HPORT="$(free_port)"
+BROKERS="127.0.0.1:$KPORT"
+URL="http://127.0.0.1:$HPORT"
+SERVE_PID=""
+SSE_PID=""
+cleanup() {
+  [ -n "$SSE_PID" ] && kill "$SSE_PID" 2>/dev/null || true
+  [ -n "$SERVE_PID" ] && kill "$SERVE_PID" 2>/dev/null && wait "$SERVE_PID" 2>/dev/null || true
+  LIVEPOLL_DATA_DIR="$WORK/broker" KAFKA_PORT="$KPORT" bash "$HERE/kafka.sh" stop >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# CPU time (clock ticks) a process has used so far.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz() { getconf CLK_TCK; }
+# value of key=value in a file
+val() { sed -n "s/^$1=//p" "$2" | tail -n 1; }
+
+start_serve() {
+  "$LP" serve --bind "127.0.0.1:$HPORT" --brokers "$BROKERS" --data-dir "$WORK/serve" \
+    --admin-token "$TOKEN" --vote-partitions "$PARTITIONS" >"$WORK/serve.log" 2>&1 &
+  SERVE_PID=$!
+}
+wait_healthy() {
+  local i=0
+  until curl -fsS "$URL/healthz" >/dev/null 2>&1; do
+    i=$((i + 1))
+    [ $i -lt 600 ] || { cat "$WORK/serve.log" >&2; echo "bench: serve did not become healthy" >&2; exit 1; }
+    sleep 0.1
+  done
+}
+stop_serve() { kill -TERM "$SERVE_PID"; wait "$SERVE_PID" || true; SERVE_PID=""; }
+api() { curl -fsS -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' "$@"; }
+applied() { curl -fsS "$URL/healthz" 2>/dev/null | sed -n 's/.*"votes_applied":\([0-9]*\).*/\1/p' | grep . || echo 0; }
+results() { api "$URL/api/polls/bench" | python3 -c 'import sys, json; r = json.load(sys.stdin)["results"]; print(r["voters"], r["counts"])'; }
+
+say "starting the bundled broker on $BROKERS"
+LIVEPOLL_DATA_DIR="$WORK/broker" KAFKA_PORT="$KPORT" bash "$HERE/kafka.sh" start
+BROKER_PID="$(cat "$WORK/broker/kafka/broker.pid")"
+
+say "(a) raw producer baseline: 1,000,000 vote records, livepoll's producer settings"
+"$LP" bench produce --brokers "$BROKERS" --topic bench.raw --partitions "$PARTITIONS" \
+  --messages 1000000 >"$WORK/a.out"
+A_RATE="$(val produce_rate "$WORK/a.out")"
+RECORD_BYTES="$(val record_bytes "$WORK/a.out")"
+
+say "(a2) the same producer, but at most $CONNECTIONS records in flight, as $CONNECTIONS HTTP clients would have"
+t0="$(ticks "$BROKER_PID")"
+"$LP" bench produce --brokers "$BROKERS" --topic bench.raw2 --partitions "$PARTITIONS" \
+  --messages 300000 --in-flight "$CONNECTIONS" >"$WORK/a2.out"
+t1="$(ticks "$BROKER_PID")"
+A2_RATE="$(val produce_rate "$WORK/a2.out")"
+A2_BROKER="$(python3 -c "print(f'{($t1 - $t0) / $(getconf CLK_TCK) * 1e6 / 300000:.0f}')")"
+
+say "starting livepoll serve on $URL"
+start_serve
+wait_healthy
+# The first poll of a fresh topic set: its created event is offset 0, so its uid is 0.
+api -X POST "$URL/api/polls" -d '{"id":"bench","question":"Benchmark","kind":"single","options":["a","b","c","d"]}' >/dev/null
+api -X POST "$URL/api/polls/bench/open" >/dev/null
+
+say "(b) HTTP votes end to end, as fast as possible: $VOTERS voters, $CONNECTIONS connections, ${DURATION}s"
+LIVEPOLL_ADMIN_TOKEN="$TOKEN" "$LP" simulate --url "$URL" --poll bench --voters "$VOTERS" \
+  --connections "$CONNECTIONS" --duration "$DURATION" >"$WORK/b.out" 2>"$WORK/b.err" &
+SIM_PID=$!
+# CPU is counted from when voting starts (after the sessions are made) until simulate ends.
+until grep -q 'simulate: voting' "$WORK/b.err" || ! kill -0 "$SIM_PID" 2>/dev/null; do sleep 0.05; done
+t0="$(ticks "$BROKER_PID")"; s0="$(ticks "$SERVE_PID")"; g0="$(ticks "$SIM_PID" 2>/dev/null || echo 0)"
+g1="$g0"
+while kill -0 "$SIM_PID" 2>/dev/null; do g1="$(ticks "$SIM_PID" 2>/dev/null || echo "$g1")"; sleep 0.2; done
+wait "$SIM_PID" || { cat "$WORK/b.out" "$WORK/b.err" >&2; echo "bench: simulate failed" >&2; exit 1; }
+t1="$(ticks "$BROKER_PID")"; s1="$(ticks "$SERVE_PID")"
+cat "$WORK/b.out"
+B_RATE="$(sed -n 's/^  votes\/s *//p' "$WORK/b.out")"
+B_SENT="$(sed -n 's/^  accepted *\([0-9]*\).*/\1/p' "$WORK/b.out")"
+cpu_us() { python3 -c "print(f'{$1 / $(hz) * 1e6 / max(1, $2):.0f}')"; }
+CPU_BROKER="$(cpu_us $((t1 - t0)) "$B_SENT")"
+CPU_SERVE="$(cpu_us $((s1 - s0)) "$B_SENT")"
+CPU_GEN="$(cpu_us $((g1 - g0)) "$B_SENT")"
+
+say "(c) latency at a fixed $RATE votes/s for 20 s"
+LIVEPOLL_ADMIN_TOKEN="$TOKEN" "$LP" simulate --url "$URL" --poll bench --voters "$VOTERS" \
+  --connections "$CONNECTIONS" --rate "$RATE" --duration 20 >"$WORK/c.out" 2>/dev/null
+cat "$WORK/c.out"
+C_RATE="$(sed -n 's/^  votes\/s *//p' "$WORK/c.out")"
+C_ACK="$(sed -n 's/^  ack latency ms: .*p99 \([0-9.]*\).*/\1/p' "$WORK/c.out")"
+C_SCREEN="$(sed -n 's/^  vote-to-screen ms: .*p99 \([0-9.]*\).*/\1/p' "$WORK/c.out")"
+
+say "(d) memory: $STREAMS open SSE streams on a server that has seen $VOTERS voters"
+"$LP" bench sse --url "$URL" --streams "$STREAMS" --seconds 40 >"$WORK/d.out" 2>/dev/null &
+SSE_PID=$!
+i=0
+until grep -q '^sse_open=' "$WORK/d.out"; do
+  i=$((i + 1)); [ $i -lt 300 ] || { echo "bench: the SSE streams did not all open" >&2; break; }
+  sleep 0.1
+done
+# votes while the streams are open, so every stream is sent results
+LIVEPOLL_ADMIN_TOKEN="$TOKEN" "$LP" simulate --url "$URL" --poll bench --voters 20000 \
+  --connections 256 --rate 2000 --duration 10 >"$WORK/d-sim.out" 2>/dev/null
+D_OPEN="$(val sse_open "$WORK/d.out")"
+D_RSS="$(awk '/VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$SERVE_PID/status")"
+kill "$SSE_PID" 2>/dev/null || true; wait "$SSE_PID" 2>/dev/null || true; SSE_PID=""
+
+say "(e) rebuild: filling the votes topic to $REBUILD records, then deleting the tally database"
+"$LP" bench produce --brokers "$BROKERS" --topic livepoll.votes --fill-to "$REBUILD" \
+  --poll bench --uid 0 --round 1 --voters "$VOTERS" >"$WORK/fill.out"
+i=0
+until [ "$(applied)" -ge "$REBUILD" ]; do i=$((i + 1)); [ $i -lt 1200 ] || break; sleep 0.5; done
+TOTAL="$(applied)"
+BEFORE="$(results)"
+stop_serve
+rm -f "$WORK/serve/tallies.redb"
+start_serve
+start_ns="$(date +%s%N)"
+wait_healthy
+until [ "$(applied)" -ge "$TOTAL" ]; do sleep 0.05; done
+end_ns="$(date +%s%N)"
+AFTER="$(results)"
+E_SECS="$(python3 -c "print(f'{($end_ns - $start_ns) / 1e9:.2f}')")"
+E_RATE="$(python3 -c "print(f'{$TOTAL / (($end_ns - $start_ns) / 1e9):.0f}')")"
+[ "$BEFORE" = "$AFTER" ] && E_SAME="identical" || E_SAME="DIFFERENT: before $BEFORE, after $AFTER"
+stop_serve
+
+say "(f) raw consumer baseline: reading the same topic with livepoll's consumer settings"
+"$LP" bench consume --brokers "$BROKERS" --topic livepoll.votes >"$WORK/f.out"
+F_RATE="$(val consume_rate "$WORK/f.out")"
+
+ratio() { python3 -c "print(f'{$1 / max(1, $2):.2f}')"; }
+cat <<EOF
+
+livepoll benchmark — $(nproc) cores, $(date -u +%Y-%m-%d), bundled Tansu broker, everything on one machine
+  record size                         $RECORD_BYTES bytes, votes topic with $PARTITIONS partitions
+  (a) raw producer baseline           $A_RATE records/s
+  (a2) raw, $CONNECTIONS in flight         $A2_RATE records/s, broker CPU $A2_BROKER µs per record
+  (b) HTTP votes end to end           $B_RATE votes/s over ${DURATION}s ($B_SENT accepted)  ratio (b)/(a) = $(ratio "$B_RATE" "$A_RATE")
+      CPU per vote                    broker $CPU_BROKER µs, serve $CPU_SERVE µs, load generator $CPU_GEN µs
+      (2 cores give 2,000,000 µs of CPU per second: that sum bounds (b))
+  (c) at $RATE votes/s                 achieved $C_RATE votes/s, ack p99 $C_ACK ms, vote-to-screen p99 $C_SCREEN ms
+  (d) serve peak RSS                  $D_RSS MB with ${D_OPEN:-0} SSE streams open after $VOTERS voters
+  (e) rebuild from Kafka              $TOTAL votes in ${E_SECS}s = $E_RATE votes/s; tallies $E_SAME
+  (f) raw consumer baseline           $F_RATE records/s  ratio (e)/(f) = $(ratio "$E_RATE" "$F_RATE")
+  tally checks (simulate)             $(grep -h 'tally check' "$WORK/b.out" "$WORK/c.out" | sed 's/^ *tally check: //' | cut -c1-2 | tr '\n' ' ')
+EOF
