@@ -181,11 +181,11 @@ cat <<EOF
 livepoll benchmark — $(nproc) cores, $(date -u +%Y-%m-%d), bundled Tansu broker, everything on one machine
   record size                         $RECORD_BYTES bytes, votes topic with $PARTITIONS partitions
   (a) raw producer baseline           $A_RATE records/s
-  (a2) raw, $CONNECTIONS in flight         $A2_RATE records/s, broker CPU $A2_BROKER µs per record
+  (a2) raw, capped in flight          $A2_RATE records/s with $CONNECTIONS in flight, broker CPU $A2_BROKER µs per record
   (b) HTTP votes end to end           $B_RATE votes/s over ${DURATION}s ($B_SENT accepted)  ratio (b)/(a) = $(ratio "$B_RATE" "$A_RATE")
       CPU per vote                    broker $CPU_BROKER µs, serve $CPU_SERVE µs, load generator $CPU_GEN µs
       (2 cores give 2,000,000 µs of CPU per second: that sum bounds (b))
-  (c) at $RATE votes/s                 achieved $C_RATE votes/s, ack p99 $C_ACK ms, vote-to-screen p99 $C_SCREEN ms
+  (c) at a fixed rate                 $RATE votes/s asked, achieved $C_RATE votes/s, ack p99 $C_ACK ms, vote-to-screen p99 $C_SCREEN ms
   (d) serve peak RSS                  $D_RSS MB with ${D_OPEN:-0} SSE streams open after $VOTERS voters
   (e) rebuild from Kafka              $TOTAL votes in ${E_SECS}s = $E_RATE votes/s; tallies $E_SAME
   (f) raw consumer baseline           $F_RATE records/s  ratio (e)/(f) = $(ratio "$E_RATE" "$F_RATE")
