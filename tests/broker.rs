@@ -55,15 +55,7 @@ fn kafka_start_status_stop_through_the_cli() {
 async fn serve_starts_the_bundled_broker_and_ctrl_c_stops_both() {
     let dir = tempfile::tempdir().unwrap();
     let (kport, hport) = (free_port(), free_port());
-    let mut serve = ServeProcess::start(
-        &[
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-            "--kafka-port",
-            &kport.to_string(),
-        ],
-        hport,
-    );
+    let mut serve = ServeProcess::start_bundled(dir.path(), kport, hport);
     let client = reqwest::Client::new();
     wait_status(
         &client,
@@ -108,15 +100,7 @@ async fn serve_reuses_a_running_bundled_broker_and_leaves_it_running() {
     let dir = tempfile::tempdir().unwrap();
     let (kport, hport) = (free_port(), free_port());
     assert!(kafka_cli("start", dir.path(), kport).status.success());
-    let mut serve = ServeProcess::start(
-        &[
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-            "--kafka-port",
-            &kport.to_string(),
-        ],
-        hport,
-    );
+    let mut serve = ServeProcess::start_bundled(dir.path(), kport, hport);
     let client = reqwest::Client::new();
     wait_status(
         &client,
@@ -290,15 +274,7 @@ fn a_watched_broker_stops_when_its_watcher_exits() {
 async fn sigterm_while_serve_is_still_starting_stops_it_cleanly_with_its_broker() {
     let dir = tempfile::tempdir().unwrap();
     let (kport, hport) = (free_port(), free_port());
-    let mut serve = ServeProcess::start(
-        &[
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-            "--kafka-port",
-            &kport.to_string(),
-        ],
-        hport,
-    );
+    let mut serve = ServeProcess::start_bundled(dir.path(), kport, hport);
     // Early: the bundled broker is still starting, nothing answers yet.
     tokio::time::sleep(Duration::from_millis(300)).await;
     serve.signal(libc::SIGTERM);

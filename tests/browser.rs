@@ -45,6 +45,12 @@ async fn open_admin(client: &Client, app: &TestApp) {
     .await;
 }
 
+/// Types into the form field with this id.
+async fn type_into(client: &Client, id: &str, text: &str) {
+    let field = client.find(Locator::Id(id)).await.unwrap();
+    field.send_keys(text).await.unwrap();
+}
+
 async fn vote_many(app: &TestApp, id: &str, ballots: &[Value]) {
     for b in ballots {
         let v = app.session().await;
@@ -181,20 +187,8 @@ async fn the_admin_creates_edits_and_airs_a_poll_and_the_attendee_follows() {
         .click()
         .await
         .unwrap();
-    admin
-        .find(Locator::Id("q"))
-        .await
-        .unwrap()
-        .send_keys("Which day works best?")
-        .await
-        .unwrap();
-    admin
-        .find(Locator::Id("options"))
-        .await
-        .unwrap()
-        .send_keys("Friday\nSaturday")
-        .await
-        .unwrap();
+    type_into(&admin, "q", "Which day works best?").await;
+    type_into(&admin, "options", "Friday\nSaturday").await;
     tap_button(&admin, "#create", "Create draft").await;
     wait_text(&admin, "#create-status", "Created as a draft.").await;
     wait_contains(&admin, "#polls", "Which day works best?").await;
@@ -213,13 +207,7 @@ async fn the_admin_creates_edits_and_airs_a_poll_and_the_attendee_follows() {
     q.send_keys("Which day works best for the party?")
         .await
         .unwrap();
-    admin
-        .find(Locator::Id("options"))
-        .await
-        .unwrap()
-        .send_keys("\nSunday")
-        .await
-        .unwrap();
+    type_into(&admin, "options", "\nSunday").await;
     tap_button(&admin, "#create", "Save changes").await;
     wait_text(&admin, "#create-status", "Saved.").await;
     wait_contains(&admin, "#polls", "Which day works best for the party?").await;
@@ -485,15 +473,7 @@ async fn check_page(b: &Client, app: &TestApp, name: &str) {
 #[tokio::test]
 async fn the_qr_code_decodes_to_the_join_url() {
     let app = spawn_app().await;
-    let info: Value = app
-        .client
-        .get(app.url("/api/info"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let info: Value = app.get("/api/info").await;
     let join = info["join_url"].as_str().unwrap().to_string();
     let res = app.client.get(app.url("/qr.svg")).send().await.unwrap();
     assert_eq!(res.headers()["content-type"], "image/svg+xml");

@@ -151,6 +151,18 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
+    /// GET without credentials, decoded from JSON.
+    pub async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub async fn session(&self) -> String {
         let v: Value = self
             .client
@@ -319,6 +331,19 @@ impl ServeProcess {
     }
 
     /// Waits for the process to exit; returns its exit code.
+    /// `serve` with its bundled broker on `kafka_port`, data in `data_dir`.
+    pub fn start_bundled(data_dir: &Path, kafka_port: u16, port: u16) -> ServeProcess {
+        ServeProcess::start(
+            &[
+                "--data-dir",
+                data_dir.to_str().unwrap(),
+                "--kafka-port",
+                &kafka_port.to_string(),
+            ],
+            port,
+        )
+    }
+
     pub fn wait(&mut self, secs: u64) -> Option<i32> {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {

@@ -105,15 +105,7 @@ async fn invalid_definitions_get_400_saying_what_is_wrong() {
             "{def}: {body}"
         );
     }
-    let list: Vec<Value> = app
-        .client
-        .get(app.url("/api/polls"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Vec<Value> = app.get("/api/polls").await;
     assert!(list.is_empty(), "nothing was created");
 }
 
@@ -373,28 +365,12 @@ async fn an_agenda_is_preloaded_once_as_drafts() {
     let mut args = serve_args(&shared_broker().bootstrap(), dir.path(), &prefix);
     args.polls = Some(agenda.into());
     let mut app = spawn_app_with(args.clone()).await;
-    let list: Vec<Value> = app
-        .client
-        .get(app.url("/api/polls"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Vec<Value> = app.get("/api/polls").await;
     assert_eq!(list.len(), 4);
     assert!(list.iter().all(|p| p["state"] == "draft"));
     app.stop().await;
     let app = spawn_app_with(args).await;
-    let list: Vec<Value> = app
-        .client
-        .get(app.url("/api/polls"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Vec<Value> = app.get("/api/polls").await;
     assert_eq!(list.len(), 4, "a restart with the same file adds nothing");
 }
 
@@ -493,25 +469,9 @@ async fn every_admin_endpoint_refuses_without_the_token_and_changes_nothing() {
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(app.poll(&id).await, before);
-    let screen: Value = app
-        .client
-        .get(app.url("/api/screen"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let screen: Value = app.get("/api/screen").await;
     assert_eq!(screen["poll"], Value::Null);
-    let list: Vec<Value> = app
-        .client
-        .get(app.url("/api/polls"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Vec<Value> = app.get("/api/polls").await;
     assert_eq!(list.len(), 1);
 }
 
@@ -528,15 +488,7 @@ async fn the_screen_follows_put_api_screen() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let screen: Value = app
-        .client
-        .get(app.url("/api/screen"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let screen: Value = app.get("/api/screen").await;
     assert_eq!(screen["poll"], json!(id));
     let res = app
         .client
