@@ -343,6 +343,49 @@ async fn the_screen_warns_when_its_stream_is_lost_and_both_pages_recover_by_them
 }
 
 #[tokio::test]
+async fn a_vote_tapped_while_kafka_is_down_says_so_and_goes_through_when_it_is_back() {
+    let broker = TestBroker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app_with(serve_args(
+        &broker.bootstrap(),
+        dir.path(),
+        &unique_prefix(),
+    ))
+    .await;
+    let id = app
+        .open_poll(
+            json!({"question": "Coffee or tea?", "kind": "single", "options": ["coffee", "tea"]}),
+        )
+        .await;
+    app.put_on_air(Some(&id)).await;
+    let driver = Driver::start();
+    let phone = driver.browser(Viewport::Phone).await;
+    phone.goto(&app.url("/")).await.unwrap();
+    wait_text(&phone, "#question", "Coffee or tea?").await;
+
+    unsafe { libc::kill(broker.pid().unwrap(), libc::SIGKILL) };
+    wait_status(
+        &app.client,
+        &app.url("/healthz"),
+        reqwest::StatusCode::SERVICE_UNAVAILABLE,
+        15,
+    )
+    .await;
+    tap_button(&phone, "#form", "tea").await;
+    wait_contains(&phone, "#status", "your vote is not recorded yet").await;
+    assert_eq!(pressed_choices(&phone).await, Vec::<String>::new());
+
+    // The page keeps retrying by itself; once the broker is back the vote goes through.
+    broker.broker.start().unwrap();
+    wait_contains(&phone, "#status", "Vote recorded").await;
+    assert_eq!(pressed_choices(&phone).await, ["tea"]);
+    app.wait_results(&id, |r| r["counts"] == json!([0, 1]))
+        .await;
+    phone.close().await.unwrap();
+    broker.broker.stop().unwrap();
+}
+
+#[tokio::test]
 async fn the_pages_fit_phone_and_projector_load_nothing_from_outside_and_are_photographed() {
     let app = spawn_app().await;
     let talk = app
