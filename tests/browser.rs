@@ -376,7 +376,7 @@ async fn a_vote_tapped_while_kafka_is_down_says_so_and_goes_through_when_it_is_b
     assert_eq!(pressed_choices(&phone).await, Vec::<String>::new());
 
     // The page keeps retrying by itself; once the broker is back the vote goes through.
-    broker.broker.start().unwrap();
+    broker.restart();
     wait_contains(&phone, "#status", "Vote recorded").await;
     assert_eq!(pressed_choices(&phone).await, ["tea"]);
     app.wait_results(&id, |r| r["counts"] == json!([0, 1]))

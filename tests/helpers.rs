@@ -48,6 +48,13 @@ impl TestBroker {
         }
     }
 
+    /// Starts it again (after a test killed it), still watched by this test process.
+    pub fn restart(&self) {
+        self.broker
+            .start_watched(Some(std::process::id()))
+            .expect("bundled broker restarts");
+    }
+
     pub fn bootstrap(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
@@ -295,8 +302,11 @@ pub async fn wait_status(client: &reqwest::Client, url: &str, want: StatusCode, 
 
 pub fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_livepoll"));
+    // Any broker the binary starts (`kafka start`, `serve`) is stopped when the test process
+    // exits, even if a failing test never reaches its own `stop`.
     c.env_remove("LIVEPOLL_BROKERS")
-        .env("LIVEPOLL_LOG", "livepoll=info,warn");
+        .env("LIVEPOLL_LOG", "livepoll=info,warn")
+        .env("LIVEPOLL_WATCH_PID", std::process::id().to_string());
     c
 }
 

@@ -230,7 +230,7 @@ async fn a_broker_outage_gives_503_and_loses_nothing_acknowledged() {
     );
 
     // Bring it back: the same data dir, so the log survives.
-    broker.broker.start().unwrap();
+    broker.restart();
     wait_status(&app.client, &health, StatusCode::OK, 30).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while app.vote(&voter, &id, json!({"choice": 1})).await != StatusCode::ACCEPTED {
