@@ -57,13 +57,7 @@ async fn serve_starts_the_bundled_broker_and_ctrl_c_stops_both() {
     let (kport, hport) = (free_port(), free_port());
     let mut serve = ServeProcess::start_bundled(dir.path(), kport, hport);
     let client = reqwest::Client::new();
-    wait_status(
-        &client,
-        &format!("{}/healthz", serve.base),
-        StatusCode::OK,
-        120,
-    )
-    .await;
+    serve.wait_healthy(120).await;
     let pid: i32 = std::fs::read_to_string(dir.path().join("kafka/broker.pid"))
         .unwrap()
         .trim()
@@ -101,14 +95,7 @@ async fn serve_reuses_a_running_bundled_broker_and_leaves_it_running() {
     let (kport, hport) = (free_port(), free_port());
     assert!(kafka_cli("start", dir.path(), kport).status.success());
     let mut serve = ServeProcess::start_bundled(dir.path(), kport, hport);
-    let client = reqwest::Client::new();
-    wait_status(
-        &client,
-        &format!("{}/healthz", serve.base),
-        StatusCode::OK,
-        60,
-    )
-    .await;
+    serve.wait_healthy(60).await;
     serve.signal(libc::SIGTERM);
     assert_eq!(serve.wait(30), Some(0));
     assert!(serve.stdout().contains("already running"));
@@ -135,14 +122,7 @@ async fn serve_with_brokers_uses_that_cluster_and_leaves_it_running() {
         ],
         port,
     );
-    let client = reqwest::Client::new();
-    wait_status(
-        &client,
-        &format!("{}/healthz", serve.base),
-        StatusCode::OK,
-        60,
-    )
-    .await;
+    serve.wait_healthy(60).await;
     assert!(
         !dir.path().join("kafka").exists(),
         "no bundled broker was started"

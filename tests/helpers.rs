@@ -94,9 +94,16 @@ pub fn serve_args(brokers: &str, data_dir: &Path, prefix: &str) -> ServeArgs {
     }
 }
 
-pub struct TestApp {
+/// Requests to a livepoll server, in-process ([`TestApp`] derefs to one) or a child process
+/// ([`ServeProcess::api`]).
+#[derive(Clone)]
+pub struct Api {
     pub base: String,
     pub client: reqwest::Client,
+}
+
+pub struct TestApp {
+    api: Api,
     pub data_dir: PathBuf,
     pub prefix: String,
     pub brokers: String,
@@ -129,11 +136,7 @@ pub async fn spawn_app_with(args: ServeArgs) -> TestApp {
         let _ = rx.await;
     }));
     TestApp {
-        base,
-        client: reqwest::Client::builder()
-            .timeout(Duration::from_secs(20))
-            .build()
-            .unwrap(),
+        api: Api::new(base),
         data_dir,
         prefix,
         brokers,
@@ -152,6 +155,44 @@ impl TestApp {
         if let Some(t) = self.task.take() {
             t.await.unwrap().unwrap();
         }
+    }
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+impl Api {
+    pub fn new(base: String) -> Api {
+        Api {
+            base,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .unwrap(),
+        }
+    }
+
+    /// A request carrying the admin bearer token.
+    pub fn as_admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(ADMIN)
+    }
+
+    /// GET as the admin, decoded from JSON.
+    pub async fn admin_get<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
+        let res = self.as_admin(reqwest::Method::GET, path).send().await;
+        res.unwrap().json().await.unwrap()
+    }
+
+    /// GET as the admin, the body as text.
+    pub async fn admin_text(&self, path: &str) -> String {
+        let res = self.as_admin(reqwest::Method::GET, path).send().await;
+        res.unwrap().text().await.unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -184,7 +225,7 @@ impl TestApp {
     }
 
     pub async fn admin_post(&self, path: &str, body: Option<Value>) -> reqwest::Response {
-        let mut r = self.client.post(self.url(path)).bearer_auth(ADMIN);
+        let mut r = self.as_admin(reqwest::Method::POST, path);
         if let Some(b) = body {
             r = r.json(&b);
         }
@@ -214,9 +255,7 @@ impl TestApp {
     /// Puts a poll on air (or takes the screen off air with `None`).
     pub async fn put_on_air(&self, poll: Option<&str>) {
         let res = self
-            .client
-            .put(self.url("/api/screen"))
-            .bearer_auth(ADMIN)
+            .as_admin(reqwest::Method::PUT, "/api/screen")
             .json(&json!({ "poll": poll }))
             .send()
             .await
@@ -237,15 +276,7 @@ impl TestApp {
 
     /// The poll as an admin sees it (with results).
     pub async fn poll(&self, id: &str) -> Value {
-        self.client
-            .get(self.url(&format!("/api/polls/{id}")))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        self.admin_get(&format!("/api/polls/{id}")).await
     }
 
     /// Waits until the admin view of the poll's results satisfies `ok`.
@@ -341,6 +372,17 @@ impl ServeProcess {
     }
 
     /// Waits for the process to exit; returns its exit code.
+    /// Requests to this server (valid across restarts on the same port).
+    pub fn api(&self) -> Api {
+        Api::new(self.base.clone())
+    }
+
+    /// Waits until `/healthz` answers 200 (or panics after `secs`).
+    pub async fn wait_healthy(&self, secs: u64) {
+        let api = self.api();
+        wait_status(&api.client, &api.url("/healthz"), StatusCode::OK, secs).await;
+    }
+
     /// `serve` with its bundled broker on `kafka_port`, data in `data_dir`.
     pub fn start_bundled(data_dir: &Path, kafka_port: u16, port: u16) -> ServeProcess {
         ServeProcess::start(

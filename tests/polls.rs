@@ -180,25 +180,14 @@ async fn the_lifecycle_allows_only_valid_transitions_and_reset_starts_a_new_roun
         (r["round"].clone(), r["counts"].clone()),
         (json!(2), json!([0, 1]))
     );
-    let report: Value = app
-        .client
-        .get(app.url("/api/polls/life/results.json"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let report: Value = app.admin_get("/api/polls/life/results.json").await;
     assert_eq!(
         report["rounds"][0]["rows"][0]["count"], 1,
         "round 1 stays readable: {report}"
     );
     assert_eq!(report["rounds"][1]["rows"][1]["count"], 1);
     let res = app
-        .client
-        .delete(app.url("/api/polls/life"))
-        .bearer_auth(ADMIN)
+        .as_admin(reqwest::Method::DELETE, "/api/polls/life")
         .send()
         .await
         .unwrap();
@@ -389,9 +378,10 @@ async fn csv_export_quotes_text_so_a_real_parser_reads_it_back() {
     );
     app.wait_results(&id, |r| r["voters"] == 1).await;
     let res = app
-        .client
-        .get(app.url(&format!("/api/polls/{id}/results.csv")))
-        .bearer_auth(ADMIN)
+        .as_admin(
+            reqwest::Method::GET,
+            &format!("/api/polls/{id}/results.csv"),
+        )
         .send()
         .await
         .unwrap();
@@ -480,9 +470,7 @@ async fn the_screen_follows_put_api_screen() {
     let app = spawn_app().await;
     let id = app.open_poll(single(2)).await;
     let res = app
-        .client
-        .put(app.url("/api/screen"))
-        .bearer_auth(ADMIN)
+        .as_admin(reqwest::Method::PUT, "/api/screen")
         .json(&json!({"poll": id}))
         .send()
         .await
@@ -491,9 +479,7 @@ async fn the_screen_follows_put_api_screen() {
     let screen: Value = app.get("/api/screen").await;
     assert_eq!(screen["poll"], json!(id));
     let res = app
-        .client
-        .put(app.url("/api/screen"))
-        .bearer_auth(ADMIN)
+        .as_admin(reqwest::Method::PUT, "/api/screen")
         .json(&json!({"poll": "missing"}))
         .send()
         .await

@@ -14,16 +14,16 @@ use crate::helpers::*;
 /// Connection errors and 503 are retried, as a real client does; the ballot is the same, so a
 /// retry can never count twice.
 async fn vote_until_answered(
-    client: &reqwest::Client,
-    base: &str,
+    api: &Api,
     voter: &str,
     poll: &str,
     choice: usize,
     retries: &AtomicUsize,
 ) -> bool {
     loop {
-        let res = client
-            .post(format!("{base}/api/polls/{poll}/votes"))
+        let res = api
+            .client
+            .post(api.url(&format!("/api/polls/{poll}/votes")))
             .header("x-livepoll-voter", voter)
             .json(&json!({ "choice": choice }))
             .timeout(Duration::from_secs(10))
@@ -58,40 +58,15 @@ async fn tallies_equal_the_acknowledged_ballots_after_sigkill_mid_vote() {
         "--topic-prefix",
         &prefix,
     ];
-    let client = reqwest::Client::new();
     let mut serve = ServeProcess::start(&args, port);
-    let base = serve.base.clone();
-    wait_status(&client, &format!("{base}/healthz"), StatusCode::OK, 60).await;
-    let created: Value = client
-        .post(format!("{base}/api/polls"))
-        .bearer_auth(ADMIN)
-        .json(&single(4))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = created["id"].as_str().unwrap().to_string();
-    let res = client
-        .post(format!("{base}/api/polls/{id}/open"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
+    let api = serve.api();
+    let health = api.url("/healthz");
+    wait_status(&api.client, &health, StatusCode::OK, 60).await;
+    let id = api.open_poll(single(4)).await;
 
     let mut voters = Vec::new();
     for _ in 0..200 {
-        let v: Value = client
-            .post(format!("{base}/api/session"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        voters.push(v["voter"].as_str().unwrap().to_string());
+        voters.push(api.session().await);
     }
     // Each voter votes, and a third change their vote; concurrently, 8 clients at a time.
     let acked: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
@@ -99,10 +74,9 @@ async fn tallies_equal_the_acknowledged_ballots_after_sigkill_mid_vote() {
     let workers: Vec<_> = voters
         .chunks(25)
         .map(|chunk| {
-            let (chunk, client, base, id, acked, retries) = (
+            let (chunk, api, id, acked, retries) = (
                 chunk.to_vec(),
-                client.clone(),
-                base.clone(),
+                api.clone(),
                 id.clone(),
                 acked.clone(),
                 retries.clone(),
@@ -114,7 +88,7 @@ async fn tallies_equal_the_acknowledged_ballots_after_sigkill_mid_vote() {
                         choices.push((i + 1) % 4);
                     }
                     for c in choices {
-                        if vote_until_answered(&client, &base, v, &id, c, &retries).await {
+                        if vote_until_answered(&api, v, &id, c, &retries).await {
                             acked.lock().unwrap().insert(v.clone(), c);
                         }
                         tokio::time::sleep(Duration::from_millis(30)).await;
@@ -135,7 +109,7 @@ async fn tallies_equal_the_acknowledged_ballots_after_sigkill_mid_vote() {
         serve.wait(10);
         tokio::time::sleep(Duration::from_millis(300)).await;
         serve = ServeProcess::start(&args, port);
-        wait_status(&client, &format!("{base}/healthz"), StatusCode::OK, 60).await;
+        wait_status(&api.client, &health, StatusCode::OK, 60).await;
     }
     for w in workers {
         w.await.unwrap();
@@ -152,15 +126,7 @@ async fn tallies_equal_the_acknowledged_ballots_after_sigkill_mid_vote() {
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let p: Value = client
-            .get(format!("{base}/api/polls/{id}"))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let p = api.poll(&id).await;
         if p["results"]["counts"] == json!(expected) && p["results"]["voters"] == 200 {
             break;
         }

@@ -285,15 +285,8 @@ async fn deleting_the_tally_database_rebuilds_identical_results_from_kafka() {
     app.wait_results(&id, |r| r["voters"] == 1).await;
     app.wait_results(&word, |r| r["voters"] == 60).await;
     let before_csv = app
-        .client
-        .get(app.url(&format!("/api/polls/{id}/results.csv")))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .admin_text(&format!("/api/polls/{id}/results.csv"))
+        .await;
     let before_words = app.poll(&word).await["results"].clone();
     assert_eq!(before_words["words"], json!([["kafka", 30], ["rust", 30]]));
     app.stop().await;
@@ -306,15 +299,8 @@ async fn deleting_the_tally_database_rebuilds_identical_results_from_kafka() {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let after_csv = again
-            .client
-            .get(again.url(&format!("/api/polls/{id}/results.csv")))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+            .admin_text(&format!("/api/polls/{id}/results.csv"))
+            .await;
         if after_csv == before_csv {
             break;
         }
