@@ -345,13 +345,7 @@ async fn the_screen_warns_when_its_stream_is_lost_and_both_pages_recover_by_them
 #[tokio::test]
 async fn a_vote_tapped_while_kafka_is_down_says_so_and_goes_through_when_it_is_back() {
     let broker = TestBroker::start();
-    let dir = tempfile::tempdir().unwrap();
-    let app = spawn_app_with(serve_args(
-        &broker.bootstrap(),
-        dir.path(),
-        &unique_prefix(),
-    ))
-    .await;
+    let app = spawn_app_on(&broker).await;
     let id = app
         .open_poll(
             json!({"question": "Coffee or tea?", "kind": "single", "options": ["coffee", "tea"]}),

@@ -113,11 +113,15 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_on(shared_broker()).await
+}
+
+/// An app on this broker, with its own temp data dir and topics.
+pub async fn spawn_app_on(broker: &TestBroker) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().to_path_buf();
     let mut app = spawn_app_with(serve_args(
-        &shared_broker().bootstrap(),
-        &path,
+        &broker.bootstrap(),
+        dir.path(),
         &unique_prefix(),
     ))
     .await;

@@ -144,13 +144,7 @@ async fn tallies_equal_the_acknowledged_ballots_after_sigkill_mid_vote() {
 #[tokio::test]
 async fn a_broker_outage_gives_503_and_loses_nothing_acknowledged() {
     let broker = TestBroker::start();
-    let dir = tempfile::tempdir().unwrap();
-    let app = spawn_app_with(serve_args(
-        &broker.bootstrap(),
-        dir.path(),
-        &unique_prefix(),
-    ))
-    .await;
+    let app = spawn_app_on(&broker).await;
     let health = app.url("/healthz");
     wait_status(&app.client, &health, StatusCode::OK, 10).await;
     let id = app.open_poll(single(2)).await;
@@ -168,15 +162,7 @@ async fn a_broker_outage_gives_503_and_loses_nothing_acknowledged() {
     let pid = broker.pid().unwrap();
     unsafe { libc::kill(pid, libc::SIGKILL) };
     wait_status(&app.client, &health, StatusCode::SERVICE_UNAVAILABLE, 15).await;
-    let body: Value = app
-        .client
-        .get(&health)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value = app.get("/healthz").await;
     assert!(body["reason"].as_str().unwrap().contains("Kafka"), "{body}");
     let voter = app.session().await;
     let t0 = Instant::now();
