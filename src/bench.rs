@@ -22,7 +22,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use crate::domain::events::VoteEvent;
 use crate::domain::vote::Ballot;
-use crate::kafka::{Topics, consumer_config, ensure_topics, producer_config};
+use crate::kafka::{Topics, consumer_config, ensure_topics, partition_count, producer_config};
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum BenchCommand {
@@ -128,14 +128,8 @@ impl ProducerContext for Deliveries {
 /// How many records the topic holds (the sum of its partitions' high watermarks).
 fn topic_size(brokers: &str, topic: &str) -> anyhow::Result<u64> {
     let consumer: BaseConsumer = consumer_config(brokers).create()?;
-    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
-    let partitions = md
-        .topics()
-        .first()
-        .map(|t| t.partitions().len())
-        .unwrap_or(0);
     let mut total = 0;
-    for p in 0..partitions as i32 {
+    for p in 0..partition_count(&consumer, topic)? {
         total += consumer
             .fetch_watermarks(topic, p, Duration::from_secs(10))?
             .1 as u64;
@@ -210,13 +204,7 @@ fn produce(a: &ProduceArgs) -> anyhow::Result<()> {
 
 fn consume(a: &ConsumeArgs) -> anyhow::Result<()> {
     let consumer: BaseConsumer = consumer_config(&a.brokers).create()?;
-    let md = consumer.fetch_metadata(Some(&a.topic), Duration::from_secs(10))?;
-    let partitions = md
-        .topics()
-        .first()
-        .map(|t| t.partitions().len())
-        .unwrap_or(0) as i32;
-    anyhow::ensure!(partitions > 0, "topic {} has no partitions", a.topic);
+    let partitions = partition_count(&consumer, &a.topic)?;
     let mut tpl = TopicPartitionList::new();
     let mut ends = Vec::new();
     for p in 0..partitions {

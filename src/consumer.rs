@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::events::{PollEnvelope, VoteEvent};
-use crate::kafka::{Topics, consumer_config};
+use crate::kafka::{Topics, consumer_config, partition_count};
 use crate::live::Live;
 use crate::store::{Consumed, Event, Polls, TallyStore};
 
@@ -60,20 +60,13 @@ impl TallyConsumer {
         topics: Topics,
         live: Live,
     ) -> anyhow::Result<(Self, ConsumerHandles)> {
-        let consumer: StreamConsumer = consumer_config(brokers).create()?;
         let offsets = store.offsets()?;
-        let partitions = {
-            let c = consumer_config(brokers).create::<StreamConsumer>()?;
-            let topic = topics.votes.clone();
-            tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
-                let md = c.fetch_metadata(Some(&topic), Duration::from_secs(10))?;
-                let n = md
-                    .topics()
-                    .first()
-                    .map(|t| t.partitions().len())
-                    .unwrap_or(0);
-                anyhow::ensure!(n > 0, "topic {topic} has no partitions");
-                Ok(n)
+        let (consumer, partitions) = {
+            let (brokers, topic) = (brokers.to_string(), topics.votes.clone());
+            tokio::task::spawn_blocking(move || -> anyhow::Result<(StreamConsumer, i32)> {
+                let consumer: StreamConsumer = consumer_config(&brokers).create()?;
+                let partitions = partition_count(&consumer, &topic)?;
+                Ok((consumer, partitions))
             })
             .await??
         };
@@ -87,7 +80,7 @@ impl TallyConsumer {
             Ok(())
         };
         assign(&topics.polls, 0)?;
-        for p in 0..partitions as i32 {
+        for p in 0..partitions {
             assign(&topics.votes, p)?;
         }
         consumer.assign(&tpl)?;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
@@ -150,6 +151,19 @@ pub async fn ensure_topics(
         }
     }
     Ok(())
+}
+
+/// How many partitions `topic` has; an error if it has none (missing or not ready).
+/// Blocking: call from a blocking thread.
+pub fn partition_count<C, K>(consumer: &K, topic: &str) -> anyhow::Result<i32>
+where
+    C: ConsumerContext,
+    K: Consumer<C>,
+{
+    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    let n = md.topics().first().map_or(0, |t| t.partitions().len());
+    anyhow::ensure!(n > 0, "topic {topic} has no partitions");
+    Ok(n as i32)
 }
 
 /// Configuration of the tally consumer: partitions are assigned by hand at offsets kept in redb,
