@@ -20,6 +20,8 @@ pub enum Viewport {
     Phone,
     /// A projector: 1920 × 1080 CSS pixels at 1×.
     Projector,
+    /// A small laptop (or a 720p projector): 1280 × 720 CSS pixels at 1×.
+    Laptop,
 }
 
 pub struct Driver {
@@ -74,6 +76,11 @@ impl Driver {
             Viewport::Projector => {
                 options["mobileEmulation"] = json!({
                     "deviceMetrics": { "width": 1920, "height": 1080, "pixelRatio": 1.0, "touch": false, "mobile": false },
+                });
+            }
+            Viewport::Laptop => {
+                options["mobileEmulation"] = json!({
+                    "deviceMetrics": { "width": 1280, "height": 720, "pixelRatio": 1.0, "touch": false, "mobile": false },
                 });
             }
         }
