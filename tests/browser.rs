@@ -45,12 +45,6 @@ async fn open_admin(client: &Client, app: &TestApp) {
     .await;
 }
 
-/// Types into the form field with this id.
-async fn type_into(client: &Client, id: &str, text: &str) {
-    let field = client.find(Locator::Id(id)).await.unwrap();
-    field.send_keys(text).await.unwrap();
-}
-
 async fn vote_many(app: &TestApp, id: &str, ballots: &[Value]) {
     for b in ballots {
         let v = app.session().await;
@@ -142,107 +136,6 @@ async fn an_attendee_taps_a_choice_sees_the_confirmation_and_the_screen_moves() 
     assert_eq!(pressed_choices(&phone).await, ["Rust"]);
     phone.close().await.unwrap();
     screen.close().await.unwrap();
-}
-
-#[tokio::test]
-async fn the_admin_creates_edits_and_airs_a_poll_and_the_attendee_follows() {
-    let app = spawn_app().await;
-    let driver = Driver::start();
-    let admin = driver.browser(Viewport::Projector).await;
-    let phone = driver.browser(Viewport::Phone).await;
-    phone.goto(&app.url("/")).await.unwrap();
-    wait_js(
-        &phone,
-        "the waiting screen",
-        "return !document.getElementById('waiting').hidden;",
-        vec![],
-    )
-    .await;
-
-    admin.goto(&app.url("/admin")).await.unwrap();
-    let token = admin
-        .wait()
-        .for_element(Locator::Id("token"))
-        .await
-        .unwrap();
-    token.send_keys("not-the-token").await.unwrap();
-    tap_button(&admin, "#login", "Sign in").await;
-    wait_text(&admin, "#login-error", "That token is not right.").await;
-    token.clear().await.unwrap();
-    token.send_keys(ADMIN).await.unwrap();
-    tap_button(&admin, "#login", "Sign in").await;
-    wait_js(
-        &admin,
-        "the console",
-        "return !document.getElementById('console').hidden;",
-        vec![],
-    )
-    .await;
-    wait_contains(&admin, "#polls", "No polls yet").await;
-
-    admin
-        .find(Locator::Id("editor-title"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    type_into(&admin, "q", "Which day works best?").await;
-    type_into(&admin, "options", "Friday\nSaturday").await;
-    tap_button(&admin, "#create", "Create draft").await;
-    wait_text(&admin, "#create-status", "Created as a draft.").await;
-    wait_contains(&admin, "#polls", "Which day works best?").await;
-
-    // Edit the draft: a new question and a third option.
-    tap_button(&admin, ".poll-row", "Edit").await;
-    wait_js(
-        &admin,
-        "the form filled in",
-        "return document.getElementById('q').value === 'Which day works best?';",
-        vec![],
-    )
-    .await;
-    let q = admin.find(Locator::Id("q")).await.unwrap();
-    q.clear().await.unwrap();
-    q.send_keys("Which day works best for the party?")
-        .await
-        .unwrap();
-    type_into(&admin, "options", "\nSunday").await;
-    tap_button(&admin, "#create", "Save changes").await;
-    wait_text(&admin, "#create-status", "Saved.").await;
-    wait_contains(&admin, "#polls", "Which day works best for the party?").await;
-
-    tap_button(&admin, ".poll-row", "Open").await;
-    wait_text(&admin, ".poll-row .badge.open", "open").await;
-    tap_button(&admin, ".poll-row", "Put on air").await;
-    wait_text(&admin, ".poll-row .badge.air", "on air").await;
-
-    // The phone follows the screen by itself.
-    wait_text(&phone, "#question", "Which day works best for the party?").await;
-    tap_button(&phone, "#form", "Sunday").await;
-    wait_contains(&phone, "#status", "Vote recorded").await;
-    wait_text(&admin, ".poll-row [data-turnout]", "1 voter").await;
-    wait_counts(&admin, ".poll-row", &["0 · 0%", "0 · 0%", "1 · 100%"]).await;
-
-    // The token is kept for the browser session: a reload needs no sign-in.
-    admin.refresh().await.unwrap();
-    wait_js(
-        &admin,
-        "the console after a reload",
-        "return !document.getElementById('console').hidden;",
-        vec![],
-    )
-    .await;
-    tap_button(&admin, ".poll-row", "Take off air").await;
-    wait_js(
-        &phone,
-        "the waiting screen again",
-        "return !document.getElementById('waiting').hidden;",
-        vec![],
-    )
-    .await;
-    admin.close().await.unwrap();
-    phone.close().await.unwrap();
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 
 mod broker;
 mod browser;
+mod console;
 mod helpers;
 mod polls;
 mod resilience;
