@@ -7,7 +7,7 @@
   const $ = (id) => document.getElementById(id);
   const el = LP.el;
   const KINDS = { single: "single choice", multiple: "multiple choice", rating: "rating", wordcloud: "word cloud" };
-  const VIS = { always: "results always visible", after_vote: "results after voting", after_close: "results after closing", never: "results hidden (screen only)" };
+  const VIS = { always: "visible to everyone", after_vote: "after voting", after_close: "after closing", never: "never (organiser and signed-in screen)" };
   const VIS_SHORT = { always: "visible", after_vote: "after vote", after_close: "after close", never: "hidden" };
 
   let token = sessionStorage.getItem("livepoll-admin");
@@ -91,8 +91,8 @@
   }
   function nextPoll() {
     const i = order.indexOf(onAir);
-    if (i >= 0) return polls.get(order[i + 1]) || null;
-    return order.map((id) => polls.get(id)).find((p) => p.state !== "closed") || null;
+    // From the idle screen, Next presents the first poll of the agenda.
+    return polls.get(order[i >= 0 ? i + 1 : 0]) || null;
   }
 
   // ---------- agenda rows ----------
@@ -194,28 +194,38 @@
   }
 
   // ---------- loading and live events ----------
+  // Live changes are numbered, so a full reload that was already under way when one arrived
+  // does not put back the older state it read.
+  let seq = 0;
+  const touched = new Map();
+  const touch = (key) => touched.set(key, ++seq);
+  const fresher = (key, since) => (touched.get(key) || 0) > since;
+
   async function load() {
+    const since = seq;
     const r = await call("GET", "/api/polls", undefined, "agenda-status");
     if (!r) return;
     const seen = new Set();
     for (const p of r.data) {
       seen.add(p.id);
-      if (p.results) results.set(p.id, p.results);
+      if (fresher(`p:${p.id}`, since)) continue; // changed (or deleted) since: keep what we have
+      if (p.results && !fresher(`r:${p.id}`, since)) results.set(p.id, p.results);
       const q = Object.assign({}, p);
       delete q.results;
       polls.set(p.id, q);
     }
-    for (const id of [...polls.keys()]) if (!seen.has(id)) removePoll(id);
+    for (const id of [...polls.keys()]) if (!seen.has(id) && !fresher(`p:${id}`, since)) removePoll(id);
     const s = await call("GET", "/api/screen", undefined, null);
-    if (s && s.data) onAir = s.data.poll || null;
+    if (s && s.data && !fresher("screen", since)) onAir = s.data.poll || null;
     for (const p of polls.values()) updateRow(p);
-    applyOrder(r.data.map((p) => p.id));
+    applyOrder(fresher("order", since) ? order : r.data.map((p) => p.id));
     if (!selected && order.length) select(onAir && polls.has(onAir) ? onAir : order[0]);
   }
   let resyncTimer = null;
   function resyncSoon() { clearTimeout(resyncTimer); resyncTimer = setTimeout(load, 250); }
 
   function onPoll(p) {
+    touch(`p:${p.id}`);
     if (p.deleted) { removePoll(p.id); return; }
     const known = polls.has(p.id);
     const q = Object.assign({}, p);
@@ -228,6 +238,7 @@
     if (p.id === onAir || nextPoll() === q) updateStrip();
   }
   function onResults(r) {
+    touch(`r:${r.poll}`);
     results.set(r.poll, r);
     const p = polls.get(r.poll);
     if (!p) return;
@@ -236,6 +247,7 @@
     if (r.poll === onAir) $("air-answers").textContent = plural(answers(p), "answer", "answers");
   }
   function onScreen(s) {
+    touch("screen");
     if (typeof s.now === "number") LP.clockOffset = s.now - Date.now();
     const old = onAir;
     onAir = s.poll || null;
@@ -269,7 +281,7 @@
       on("results", onResults);
       on("screen", onScreen);
       on("stats", (s) => { $("joined").textContent = s.joined != null ? `· ${plural(s.joined, "attendee", "attendees")} joined` : ""; });
-      on("agenda", (a) => { if (a && Array.isArray(a.order)) applyOrder(a.order); });
+      on("agenda", (a) => { if (a && Array.isArray(a.order)) { touch("order"); applyOrder(a.order); } });
     };
     open();
   }
@@ -371,7 +383,7 @@
     $("detail-question").textContent = p.question;
     $("d-id").textContent = p.id;
     $("d-round").textContent = String(p.round) + (typeof p.rounds === "number" && p.rounds > 1 ? ` (${p.rounds} rounds)` : "");
-    $("d-vis").textContent = VIS[p.visibility] + (p.revealed ? " · revealed" : "");
+    $("d-vis").textContent = VIS[p.visibility] + (p.revealed ? " · revealed this round" : "");
     const t = $("d-timer");
     if (p.state === "open" && p.closes_at) LP.countdown(t, p.closes_at);
     else { LP.countdown(t, null); t.textContent = p.duration_secs ? fmtDur(p.duration_secs) : "none"; }
@@ -439,6 +451,7 @@
     const r = await call("POST", path(id, "/duplicate"), undefined, "detail-status");
     if (!r) return;
     const copy = r.data;
+    touch(`p:${copy.id}`);
     polls.set(copy.id, copy);
     updateRow(copy);
     const o = order.filter((x) => x !== copy.id);
@@ -472,7 +485,7 @@
     const p = polls.get(id);
     askConfirm(b, `Delete “${p.question}” and its results? This cannot be undone.`, "Delete poll", () => run(b, async () => {
       const r = await call("DELETE", path(id), undefined, "detail-status");
-      if (r) { removePoll(id); say("agenda-status", `Deleted “${p.question}”.`, "ok"); }
+      if (r) { touch(`p:${id}`); removePoll(id); say("agenda-status", `Deleted “${p.question}”.`, "ok"); }
     }));
   });
   $("back").addEventListener("click", () => {
@@ -482,6 +495,7 @@
 
   // ---------- reordering ----------
   async function reorder(newOrder, status) {
+    touch("order");
     const before = order.slice();
     applyOrder(newOrder);
     const r = await call("PUT", "/api/agenda", { order: newOrder }, status);
@@ -599,6 +613,9 @@
       $("pid").value = p.id;
     }
     showKindFields();
+    // Fixing text: only the question, option texts and end labels are shown.
+    for (const id of ["kind-set", "f-settings", "f-scale-n"]) $(id).hidden = fix;
+    if (fix) $("f-max").hidden = true;
     form.hidden = false;
     $("new-poll").setAttribute("aria-expanded", String(mode === "create"));
     $("q").focus();
@@ -672,11 +689,11 @@
       const r = await call("POST", "/api/polls", def, "editor-status");
       if (!r) return;
       const p = r.data;
+      touch(`p:${p.id}`);
       polls.set(p.id, p);
       updateRow(p);
       applyOrder(order.filter((x) => x !== p.id).concat(p.id));
       select(p.id);
-      rows.get(p.id).li.scrollIntoView({ block: "nearest" });
       let msg = `Created “${p.question}” as a draft (${order.indexOf(p.id) + 1} of ${order.length}).`;
       if (present) {
         const s = await call("POST", path(p.id, "/present"), undefined, "editor-status");
