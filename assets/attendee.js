@@ -1,15 +1,20 @@
 // The attendee's phone: shows the poll on air, votes, confirms only after the server's 202.
+// Everything shown is derived from the current poll state on each render, so a status can never
+// outlive the state it describes (an open poll never says "closed").
 "use strict";
 (() => {
   const $ = (id) => document.getElementById(id);
   const polls = new Map();
   const results = new Map();
   let onAir = null;
-  let mine = {}; // poll id + round -> ballot, as the server last confirmed it
-  let selected = [];
+  const mine = {}; // poll id + round -> ballot, as the server last confirmed it
+  let draft = null; // {key, choices} while a multiple-choice selection differs from what was sent
+  let flash = null; // {key, text, cls}: the outcome of the last send, for this poll round only
+  let sending = null; // key of the poll round a vote is being sent for
+  let retryTimer = null;
 
-  const setStatus = (text, cls) => { $("status").textContent = text; $("status").className = `status ${cls || ""}`; };
   const key = (p) => `${p.id}/${p.round}`;
+  const sameSet = (a, b) => a.length === b.length && a.every((x) => b.includes(x));
 
   async function ensureSession() {
     for (;;) {
@@ -22,9 +27,10 @@
   async function loadMine(id) {
     const r = await LP.api("GET", `/api/polls/${encodeURIComponent(id)}`).catch(() => null);
     if (!r || r.status !== 200) return;
-    polls.set(id, Object.assign(polls.get(id) || {}, r.data));
+    const prev = polls.get(id);
+    if (!prev || prev.round <= r.data.round) polls.set(id, Object.assign(prev || {}, r.data));
     if (r.data.my_ballot) mine[key(r.data)] = r.data.my_ballot;
-    if (r.data.results) results.set(id, r.data.results);
+    if (r.data.results && !results.has(id)) results.set(id, r.data.results);
     if (id === onAir) render();
   }
 
@@ -35,26 +41,70 @@
     return [];
   }
 
+  function sentBallot(body) {
+    if (body.choice !== undefined) return { choices: [body.choice] };
+    if (body.choices) return { choices: body.choices.slice().sort((a, b) => a - b) };
+    if (body.rating) return { rating: body.rating };
+    return { text: body.text };
+  }
+
+  function friendly(p, r) {
+    if (p.kind === "multiple") return `Choose between 1 and ${p.max_choices} options.`;
+    if (p.kind === "wordcloud") return (r.data && r.data.message && r.data.message.includes("at most")) ? "That is too long: 40 characters at most." : "Type a word or two first.";
+    return "That vote could not be recorded; please try again.";
+  }
+
   async function send(body, attempt = 0) {
     const p = polls.get(onAir);
-    setStatus("Sending…");
+    if (!p || p.state !== "open") return;
+    const k = key(p);
+    clearTimeout(retryTimer);
+    sending = k;
+    flash = { key: k, text: "Sending…", cls: "" };
+    render();
     const r = await LP.api("POST", `/api/polls/${encodeURIComponent(p.id)}/votes`, body).catch(() => ({ status: 0 }));
+    sending = null;
     if (r.status === 202) {
-      mine[key(p)] = body.choice !== undefined ? { choices: [body.choice] } : body.choices ? { choices: body.choices.slice().sort((a, b) => a - b) } : body.rating ? { rating: body.rating } : { text: body.text };
-      setStatus("✓ Vote recorded. You can change it until the poll closes.", "ok");
-      render();
-      return;
-    }
-    if (r.status === 401) { await ensureSession(); if (attempt < 2) return send(body, attempt + 1); }
-    if (r.status === 409) { setStatus("This poll is closed.", "warn"); return; }
-    if (r.status === 400) { setStatus((r.data && r.data.message) || "That vote is not valid.", "bad"); return; }
-    if (r.status === 429 || r.status === 503 || r.status === 0) {
+      mine[k] = sentBallot(body);
+      draft = null;
+      flash = { key: k, text: "✓ Vote recorded. You can change it until voting closes.", cls: "ok" };
+    } else if (r.status === 401 && attempt < 2) {
+      await ensureSession();
+      return send(body, attempt + 1);
+    } else if (r.status === 409) {
+      flash = null; // the poll's own state says why (closed, or not open yet)
+    } else if (r.status === 400) {
+      flash = { key: k, text: friendly(p, r), cls: "bad" };
+    } else if (r.status === 429 || r.status === 503 || r.status === 0) {
       const wait = Math.max(1, r.retryAfter || 2);
-      setStatus(`Busy — retrying in ${wait}s… (your vote is not recorded yet)`, "warn");
-      if (attempt < 10) setTimeout(() => send(body, attempt + 1), wait * 1000);
-      return;
+      flash = { key: k, text: `Busy — retrying in ${wait}s… (your vote is not recorded yet)`, cls: "warn" };
+      if (attempt < 10) retryTimer = setTimeout(() => send(body, attempt + 1), wait * 1000);
+    } else {
+      flash = { key: k, text: "Something went wrong; please try again.", cls: "bad" };
     }
-    setStatus("Something went wrong; please try again.", "bad");
+    render();
+  }
+
+  // The status line: what this attendee needs to know now, from the poll's state.
+  function status(p, open, current) {
+    const k = key(p);
+    if (flash && flash.key === k && (open || flash.cls !== "warn") && sending === k) return flash;
+    if (!open) {
+      clearTimeout(retryTimer);
+      if (p.state === "closed") return { text: current.length || mine[k] ? "Voting is closed. Your vote was counted." : "Voting is closed.", cls: "muted" };
+      return { text: "Voting has not started yet.", cls: "muted" };
+    }
+    if (draft && draft.key === k) return { text: "Not sent yet — tap Send to vote.", cls: "warn" };
+    if (flash && flash.key === k) return flash;
+    if (mine[k]) return { text: "✓ Your vote is recorded. You can change it until voting closes.", cls: "ok" };
+    return { text: "", cls: "" };
+  }
+
+  function choiceButton(label, pressed, disabled, onclick, extra) {
+    return LP.el("button", Object.assign({
+      class: "choice", type: "button", "aria-pressed": String(pressed), text: label,
+      onclick: () => !disabled && onclick(),
+    }, disabled ? { disabled: "" } : {}, extra || {}));
   }
 
   function render() {
@@ -62,53 +112,80 @@
     $("waiting").hidden = !!p;
     $("poll").hidden = !p;
     if (!p) return;
-    $("question").textContent = p.question;
-    LP.countdown($("countdown"), p.state === "open" ? p.closes_at : null);
-    const form = $("form");
-    const current = ballotChoices(mine[key(p)]);
+    const k = key(p);
     const open = p.state === "open";
-    form.replaceChildren();
+    $("poll").classList.toggle("closed", !open);
+    $("question").textContent = p.question;
+    LP.countdown($("countdown"), open ? p.closes_at : null);
+    const current = ballotChoices(mine[k]);
+    const form = $("form");
+    const focused = document.activeElement && form.contains(document.activeElement) ? document.activeElement.dataset.i : null;
+    const typing = p.kind === "wordcloud" && form._key === k && form.querySelector("input");
+    if (!typing) form.replaceChildren();
+    form._key = k;
     if (p.kind === "single" || p.kind === "multiple") {
-      if (p.kind === "multiple" && !selected.length) selected = current.slice();
+      const multi = p.kind === "multiple";
+      const selected = multi ? (draft && draft.key === k ? draft.choices : current) : current;
+      const full = multi && selected.length >= p.max_choices;
       p.options.forEach((o, i) => {
-        const pressed = p.kind === "single" ? current.includes(i) : selected.includes(i);
-        form.append(LP.el("button", {
-          class: "choice", type: "button", "aria-pressed": String(pressed), text: o,
-          onclick: () => {
-            if (!open) return;
-            if (p.kind === "single") send({ choice: i });
-            else {
-              selected = selected.includes(i) ? selected.filter((x) => x !== i) : selected.concat(i);
-              render();
-            }
-          },
-        }));
+        const pressed = selected.includes(i);
+        form.append(choiceButton(o, pressed, !open || (full && !pressed && p.max_choices > 1), () => {
+          if (!multi) return send({ choice: i });
+          if (p.max_choices === 1) { draft = { key: k, choices: [i] }; }
+          else {
+            const next = pressed ? selected.filter((x) => x !== i) : selected.concat(i);
+            draft = sameSet(next, current) ? null : { key: k, choices: next };
+          }
+          flash = null;
+          render();
+        }, { "data-i": String(i) }));
       });
-      if (p.kind === "multiple") {
-        form.append(LP.el("p", { class: "muted", text: `Choose up to ${p.max_choices}.` }));
-        form.append(LP.el("button", { class: "primary", type: "button", text: "Send", onclick: () => open && selected.length && send({ choices: selected }) }));
+      if (multi) {
+        const n = selected.length;
+        form.append(LP.el("p", { class: `hint${full && open ? " full" : ""}`, text: full && open && p.max_choices > 1
+          ? `${n} of ${p.max_choices} chosen — that is the most you can pick; tap one to remove it.`
+          : `Choose up to ${p.max_choices}. ${n} chosen.` }));
+        const canSend = open && n > 0 && !!draft && draft.key === k;
+        form.append(LP.el("button", Object.assign({ class: "primary", type: "button", text: "Send", "data-i": "send",
+          onclick: () => canSend && send({ choices: draft.choices }) }, canSend ? {} : { disabled: "" })));
       }
     } else if (p.kind === "rating") {
-      const row = LP.el("div", { class: "rating", role: "group", "aria-label": `rating from 1 to ${p.scale}` });
+      const row = LP.el("div", { class: `rating s${p.scale}`, role: "group", "aria-label": `rating from 1 to ${p.scale}` });
       for (let v = 1; v <= p.scale; v++) {
-        row.append(LP.el("button", { class: "choice", type: "button", "aria-pressed": String(current.includes(v)), text: String(v), onclick: () => open && send({ rating: v }) }));
+        const label = p.labels && (v === 1 ? `1, ${p.labels[0]}` : v === p.scale ? `${v}, ${p.labels[1]}` : null);
+        row.append(choiceButton(String(v), current.includes(v), !open, () => send({ rating: v }), Object.assign({ "data-i": String(v) }, label ? { "aria-label": label } : {})));
       }
       form.append(row);
-    } else {
-      const input = LP.el("input", { type: "text", maxlength: "40", "aria-label": "your word", placeholder: "A word or two" });
-      const b = mine[key(p)];
+      if (p.labels) form.append(LP.el("div", { class: "ends" }, LP.el("span", { text: `1 = ${p.labels[0]}` }), LP.el("span", { text: `${p.scale} = ${p.labels[1]}` })));
+    } else if (!typing) {
+      const b = mine[k];
+      const input = LP.el("input", { type: "text", maxlength: "40", "aria-label": "your word", placeholder: "A word or two", enterkeyhint: "send" });
       if (b && b.text) input.value = b.text;
-      form.append(input, LP.el("button", { class: "primary", type: "button", text: "Send", onclick: () => open && input.value.trim() && send({ text: input.value }) }));
+      const submit = () => open && input.value.trim() && send({ text: input.value });
+      input.addEventListener("input", () => {
+        const sent = (mine[k] && mine[k].text) || "";
+        draft = input.value.trim() && input.value.trim().toLowerCase() !== sent.toLowerCase() ? { key: k } : null;
+        flash = null;
+        const s = status(p, p.state === "open", current);
+        $("status").textContent = s.text; $("status").className = `status ${s.cls}`;
+      });
+      input.addEventListener("keydown", (e) => { if (e.key === "Enter") submit(); });
+      form.append(input, LP.el("button", { class: "primary", type: "button", text: "Send", onclick: submit }));
     }
-    if (!open) setStatus(p.state === "closed" ? "Voting is closed." : "Voting has not started yet.", "muted");
-    LP.renderResults($("results"), p, results.get(p.id));
+    if (p.kind === "wordcloud") for (const c of form.querySelectorAll("input, button")) c.disabled = !open;
+    if (focused) { const f = form.querySelector(`[data-i="${focused}"]`); if (f && !f.disabled) f.focus(); }
+    const s = status(p, open, current);
+    $("status").textContent = s.text;
+    $("status").className = `status ${s.cls}`;
+    const r = results.get(p.id);
+    LP.renderResults($("results"), p, r && r.round === p.round ? r : null, "Results are hidden for now");
   }
 
   LP.follow({
     connection(ok) { $("conn").hidden = ok; },
     screen(s) {
       if (s.now) LP.clockOffset = s.now - Date.now();
-      if (onAir !== s.poll) { selected = []; setStatus(""); }
+      if (onAir !== s.poll) { draft = null; flash = null; }
       onAir = s.poll;
       if (onAir) loadMine(onAir);
       render();
@@ -117,12 +194,16 @@
       if (p.deleted) polls.delete(p.id);
       else {
         const prev = polls.get(p.id);
-        if (prev && prev.round !== p.round) { results.delete(p.id); selected = []; }
+        if (prev && prev.round !== p.round) { results.delete(p.id); draft = null; flash = null; }
         polls.set(p.id, Object.assign(prev || {}, p));
       }
       if (p.id === onAir) render();
     },
-    results(r) { results.set(r.poll, r); if (r.poll === onAir) LP.renderResults($("results"), polls.get(onAir), r); },
+    results(r) {
+      results.set(r.poll, r);
+      const p = polls.get(onAir);
+      if (r.poll === onAir && p && r.round === p.round) LP.renderResults($("results"), p, r, "Results are hidden for now");
+    },
   });
   ensureSession();
 })();

@@ -14,17 +14,19 @@ const LP = {
   },
   async api(method, path, body, headers) {
     const opts = { method, headers: Object.assign({}, headers || {}), credentials: "same-origin" };
-    if (body !== undefined) { opts.body = JSON.stringify(body); opts.headers["content-type"] = "application/json"; }
+    if (body !== undefined) opts.body = JSON.stringify(body);
+    // State-changing requests are JSON (the server refuses other types, against forged forms).
+    if (method !== "GET") opts.headers["content-type"] = "application/json";
     const res = await fetch(path, opts);
     let data = null;
     try { data = await res.json(); } catch (_) { /* empty body */ }
     return { status: res.status, data, retryAfter: Number(res.headers.get("retry-after") || 0) };
   },
-  // Follows /api/events; calls handlers.poll/results/screen, and handlers.connection(bool).
-  follow(handlers) {
+  // Follows /api/events; calls handlers.poll/results/screen/stats, and handlers.connection(bool).
+  follow(handlers, query) {
     let es;
     const open = () => {
-      es = new EventSource("/api/events");
+      es = new EventSource(`/api/events${query ? `?${query}` : ""}`);
       es.onopen = () => handlers.connection && handlers.connection(true);
       es.onerror = () => {
         if (handlers.connection) handlers.connection(false);
@@ -32,7 +34,7 @@ const LP = {
         // (a restarting server, a captive portal): then start over after a pause.
         if (es.readyState === EventSource.CLOSED) { es.close(); setTimeout(open, 2000); }
       };
-      for (const name of ["poll", "results", "screen"]) {
+      for (const name of ["poll", "results", "screen", "stats"]) {
         es.addEventListener(name, (ev) => handlers[name] && handlers[name](JSON.parse(ev.data)));
       }
     };
@@ -40,65 +42,102 @@ const LP = {
     return () => { es.close(); open(); };
   },
   clockOffset: 0,
+  // Shows the time left until closesAt; the element keeps its height when there is no timer,
+  // so nothing below it jumps when a countdown ends.
   countdown(el, closesAt) {
     clearInterval(el._timer);
     const tick = () => {
       const left = Math.max(0, Math.ceil((closesAt - (Date.now() + LP.clockOffset)) / 1000));
-      el.textContent = closesAt ? `${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")} left` : "";
+      el.textContent = `${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")} left`;
+      el.classList.toggle("ending", left <= 10);
       if (!left) clearInterval(el._timer);
     };
-    if (closesAt) { tick(); el._timer = setInterval(tick, 250); } else el.textContent = "";
+    if (closesAt) { tick(); el._timer = setInterval(tick, 250); } else { el.textContent = "\u00a0"; el.classList.remove("ending"); }
   },
+  // Results hidden from this viewer come as a results object with only "voters".
+  hidden(results) { return !!results && !results.counts && !results.words; },
+  plural(n, one, many) { return `${n} ${n === 1 ? one : many}`; },
   // Renders results into container: bars, a rating histogram with its mean, or a word cloud.
   // Bars and columns are built once per poll round; later updates only resize them, so they
-  // glide (CSS transitions) instead of jumping.
-  renderResults(container, poll, results) {
+  // glide (CSS transitions) instead of jumping. Bars are a share of voters (not of the leader),
+  // each option has its own colour, and the leader is marked.
+  renderResults(container, poll, results, hiddenText) {
     if (!poll || !results) { container.replaceChildren(); container._key = null; return; }
+    if (LP.hidden(results)) return LP.renderHidden(container, results, hiddenText);
     if (poll.kind === "wordcloud") return LP.renderWords(container, results.words || []);
     const rating = poll.kind === "rating";
     const counts = results.counts || [];
     const labels = rating ? counts.map((_, i) => String(i + 1)) : poll.options;
-    const key = `${poll.id}/${poll.round}/${poll.kind}/${labels.length}`;
+    const key = `${poll.id}/${poll.round}/${poll.kind}/${labels.join("\u0000")}`;
     if (container._key !== key) {
       container._key = key;
-      container._rows = labels.map((label) => {
-        const fill = LP.el("span");
+      container._rows = labels.map((label, i) => {
+        const fill = LP.el("span", { class: `fill c${i % 12}` });
         const count = LP.el("span", { class: "count" });
         const item = rating
           ? LP.el("div", { class: "col", role: "img" }, count, LP.el("div", { class: "col-bar" }, fill), LP.el("span", { class: "col-label", text: label }))
-          : LP.el("li", { role: "img" }, LP.el("div", { class: "bar-label" }, LP.el("span", { text: label }), count), LP.el("div", { class: "bar" }, fill));
+          : LP.el("li", { role: "img" }, LP.el("div", { class: "bar-label" }, LP.el("span", { class: "opt", text: label }), count), LP.el("div", { class: "bar" }, fill));
         return { label, fill, count, item };
       });
       const items = container._rows.map((r) => r.item);
       container._mean = LP.el("p", { class: "mean" });
-      if (rating) container.replaceChildren(container._mean, LP.el("div", { class: "histogram" }, ...items));
-      else container.replaceChildren(LP.el("ul", { class: "bars" }, ...items));
+      if (rating) {
+        const ends = poll.labels && poll.labels.length === 2
+          ? LP.el("div", { class: "ends" }, LP.el("span", { text: poll.labels[0] }), LP.el("span", { text: poll.labels[1] }))
+          : null;
+        container.replaceChildren(container._mean, LP.el("div", { class: "histogram" }, ...items), ends);
+      } else container.replaceChildren(LP.el("ul", { class: `bars n${Math.min(labels.length, 20)}` }, ...items));
     }
-    const total = counts.reduce((a, b) => a + b, 0);
-    const max = Math.max(1, ...counts);
+    const voters = results.voters || 0;
+    const max = Math.max(0, ...counts);
     counts.forEach((n, i) => {
       const r = container._rows[i];
-      const pct = total ? Math.round((100 * n) / total) : 0;
+      if (!r) return;
+      const share = voters ? n / voters : 0;
+      const pct = Math.round(100 * share);
       r.count.textContent = rating ? String(n) : `${n} · ${pct}%`;
-      r.item.setAttribute("aria-label", `${rating ? `rated ${r.label}` : r.label}: ${n} ${n === 1 ? "vote" : "votes"}, ${pct} percent`);
+      r.item.setAttribute("aria-label", `${rating ? `rated ${r.label}` : r.label}: ${LP.plural(n, "vote", "votes")}, ${pct} percent of voters`);
       r.item.classList.toggle("lead", n > 0 && n === max);
-      requestAnimationFrame(() => { r.fill.style[rating ? "height" : "width"] = `${(100 * n) / max}%`; });
+      requestAnimationFrame(() => { r.fill.style[rating ? "height" : "width"] = `${100 * share}%`; });
     });
     if (rating) {
-      container._mean.textContent = results.mean != null ? `Average ${results.mean.toFixed(1)} / ${labels.length}` : "No ratings yet";
+      container._mean.textContent = results.mean != null && voters ? `Average ${results.mean.toFixed(1)} / ${labels.length}` : "No ratings yet";
     }
+  },
+  renderHidden(container, results, text) {
+    const key = "hidden";
+    if (container._key !== key) {
+      container._key = key;
+      container._n = LP.el("span", { class: "answered-n" });
+      container._label = LP.el("span", { class: "answered-label" });
+      container.replaceChildren(LP.el("div", { class: "answered", role: "status" }, container._n, container._label,
+        LP.el("span", { class: "answered-note", text: text || "Results will be shown later" })));
+    }
+    container._n.textContent = String(results.voters || 0);
+    container._label.textContent = results.voters === 1 ? "answer so far" : "answers so far";
   },
   renderWords(container, words) {
     container._key = null;
     const max = Math.max(1, ...words.map((w) => w[1]));
     const cloud = LP.el("div", { class: "words", "aria-hidden": "true" });
-    for (const [w, n] of words) {
-      const s = LP.el("span", { text: w, title: `${n}` });
-      s.style.fontSize = `${0.8 + 2.4 * Math.sqrt(n / max)}em`;
-      s.style.opacity = String(0.55 + 0.45 * (n / max));
+    words.forEach(([w, n], i) => {
+      const s = LP.el("span", { class: `w c${i % 12}`, title: LP.plural(n, "vote", "votes") }, w, n > 1 ? LP.el("small", { text: String(n) }) : null);
+      s.style.fontSize = `${0.8 + 2.2 * Math.sqrt(n / max)}em`;
       cloud.append(s);
-    }
+    });
     if (!words.length) cloud.append(LP.el("span", { class: "muted", text: "No words yet" }));
     container.replaceChildren(cloud, LP.el("p", { class: "sr-only", text: words.map(([w, n]) => `${w}: ${n}`).join(", ") }));
+  },
+  // Largest font size (px, between min and max) at which box's content fits inside box.
+  fit(box, min, max) {
+    let lo = min, hi = max, best = min;
+    const fits = () => box.scrollHeight <= box.clientHeight + 1 && box.scrollWidth <= box.clientWidth + 1;
+    for (let i = 0; i < 14 && hi - lo > 0.5; i++) {
+      const mid = (lo + hi) / 2;
+      box.style.fontSize = `${mid}px`;
+      if (fits()) { best = mid; lo = mid; } else hi = mid;
+    }
+    box.style.fontSize = `${best}px`;
+    return best;
   },
 };

@@ -1,55 +1,131 @@
-// The projector: the poll on air with live animated results, QR code, countdown, turnout.
+// The projector: the poll on air with live animated results, QR code, countdown, turnout; an
+// idle screen with the event's title between polls. Text and results shrink to fit any
+// projector (1280×720 to 4K) instead of overflowing. A screen signed in as the organiser
+// (admin cookie, or opened with #token=…) can step through the agenda with N/P and reveal with R.
 "use strict";
 (() => {
   const $ = (id) => document.getElementById(id);
   const polls = new Map();
   const results = new Map();
   let onAir = null;
-  let hideResults = false;
+  let hideHere = false; // H: results hidden on this screen, for the current poll only
+  let joined = 0;
+  let fitKey = null;
 
-  LP.api("GET", "/api/info").then((r) => { if (r.data) { $("join").textContent = r.data.join_url; LP.clockOffset = r.data.now - Date.now(); } });
+  const params = new URLSearchParams(location.search);
+  const savedTheme = (() => { try { return localStorage.getItem("livepoll-theme"); } catch (_) { return null; } })();
+  const setTheme = (t) => { document.body.classList.toggle("light", t === "light"); try { localStorage.setItem("livepoll-theme", t); } catch (_) { /* private mode */ } };
+  setTheme(params.get("theme") || savedTheme || "dark");
+
+  async function signIn() {
+    const m = location.hash.match(/token=([^&]+)/);
+    if (m) {
+      history.replaceState(null, "", location.pathname + location.search);
+      const token = decodeURIComponent(m[1]);
+      const r = await LP.api("POST", "/api/admin/session", undefined, { authorization: `Bearer ${token}` }).catch(() => null);
+      if (r && r.status === 204) sessionStorage.setItem("livepoll-admin", token);
+      // Streams opened before the cookie existed see hidden results as an attendee would.
+      if (r && r.status === 204 && reconnect) reconnect();
+    }
+    const info = await LP.api("GET", "/api/info").catch(() => null);
+    if (info && info.data) {
+      for (const e of document.querySelectorAll(".join-url")) e.textContent = info.data.join_url.replace(/^https?:\/\//, "");
+      $("title").textContent = info.data.title || "Join in";
+      document.title = info.data.title ? `${info.data.title} — screen` : "livepoll — screen";
+      LP.clockOffset = info.data.now - Date.now();
+    }
+    render();
+  }
+
+  // The projector is the room's view: it shows results when someone in the room who has not
+  // voted may see them, whatever session this browser holds (the console shows everything).
+  function roomSees(p) {
+    return p.revealed || p.visibility === "always" || (p.state === "closed" && p.visibility !== "never");
+  }
+
+  function turnout(p, r) {
+    if (!r) return "";
+    return `${LP.plural(r.voters, "voter", "voters")}${p.state === "closed" ? " · voting closed" : ""}`;
+  }
+
+  function fitAll(force) {
+    const stage = $("stage");
+    if (stage.hidden) { LP.fit($("idle"), 16, window.innerHeight * 0.07); return; }
+    const k = `${onAir}/${window.innerWidth}x${window.innerHeight}/${$("question").textContent.length}`;
+    if (force || k !== fitKey) {
+      fitKey = k;
+      LP.fit($("question"), 16, window.innerHeight * 0.075);
+    }
+    LP.fit($("results"), 10, window.innerHeight * 0.05);
+  }
 
   function render() {
     const p = onAir && polls.get(onAir);
-    $("question").textContent = p ? p.question : "Waiting for the next question…";
-    LP.countdown($("countdown"), p && p.state === "open" ? p.closes_at : null);
-    const r = p && results.get(p.id);
-    $("hidden-note").hidden = !p || !!r || hideResults;
-    LP.renderResults($("results"), hideResults ? null : p, r);
-    $("turnout").textContent = p && r ? `${r.voters} ${r.voters === 1 ? "voter" : "voters"}${p.state === "closed" ? " · voting closed" : ""}` : "";
+    $("stage").hidden = !p;
+    $("idle").hidden = !!p;
+    document.body.classList.toggle("idle", !p);
+    $("joined").textContent = joined ? `${joined} joined` : "";
+    if (!p) { LP.countdown($("countdown"), null); fitAll(true); return; }
+    $("question").textContent = p.question;
+    LP.countdown($("countdown"), p.state === "open" ? p.closes_at : null);
+    const r0 = results.get(p.id);
+    const r = r0 && r0.round === p.round ? r0 : null;
+    const shown = r && (hideHere || !roomSees(p)) ? { poll: r.poll, round: r.round, voters: r.voters } : r;
+    LP.renderResults($("results"), p, shown, hideHere ? "Results hidden on this screen" : "Results are hidden for now");
+    $("turnout").textContent = turnout(p, r);
+    fitAll(false);
   }
 
-  LP.follow({
+  const reconnect = LP.follow({
     connection(ok) {
+      $("live").hidden = false;
       $("live").textContent = ok ? "● live" : "⚠ connection lost — reconnecting";
       $("live").className = ok ? "live" : "live lost";
     },
-    screen(s) { onAir = s.poll; render(); },
+    screen(s) {
+      if (s.now) LP.clockOffset = s.now - Date.now();
+      if (onAir !== s.poll) hideHere = false;
+      onAir = s.poll;
+      render();
+    },
     poll(p) {
       if (p.deleted) polls.delete(p.id); else polls.set(p.id, p);
       if (p.id === onAir) render();
     },
     results(r) { results.set(r.poll, r); if (r.poll === onAir) render(); },
-  });
+    stats(s) { joined = s.joined; if (!onAir) render(); },
+  }, "page=screen");
+  signIn();
+  window.addEventListener("resize", () => fitAll(true));
 
-  async function step(dir) {
+  function say(text) {
+    $("presenter").textContent = text;
+    $("presenter").hidden = false;
+    clearTimeout(say._t);
+    say._t = setTimeout(() => { $("presenter").hidden = true; }, 2500);
+  }
+
+  async function adminCall(path) {
     const token = sessionStorage.getItem("livepoll-admin");
-    if (!token) return;
-    const ids = [...polls.values()].sort((a, b) => a.created_at - b.created_at).map((p) => p.id);
-    if (!ids.length) return;
-    const i = ids.indexOf(onAir);
-    const next = ids[(i + dir + ids.length) % ids.length];
-    await LP.api("PUT", "/api/screen", { poll: next }, { authorization: `Bearer ${token}` });
+    const r = await LP.api("POST", path, undefined, token ? { authorization: `Bearer ${token}` } : {}).catch(() => ({ status: 0 }));
+    if (r.status === 401) say("Sign in first: open this screen from the organiser console");
+    else if (r.status >= 400 || r.status === 0) say((r.data && r.data.message) || "That did not work; try again");
+    return r;
   }
 
   document.addEventListener("keydown", (e) => {
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
     const k = e.key.toLowerCase();
     if (k === "escape") { $("help").hidden = true; $("qr-full").hidden = true; }
     else if (k === "?") $("help").hidden = !$("help").hidden;
     else if (k === "q") $("qr-full").hidden = !$("qr-full").hidden;
-    else if (k === "h") { hideResults = !hideResults; render(); }
-    else if (k === "n") step(1);
-    else if (k === "p") step(-1);
+    else if (k === "h") { hideHere = !hideHere; render(); }
+    else if (k === "t") setTheme(document.body.classList.contains("light") ? "dark" : "light");
+    else if (k === "n" || k === "arrowright" || k === "pagedown") adminCall("/api/screen/next");
+    else if (k === "p" || k === "arrowleft" || k === "pageup") adminCall("/api/screen/previous");
+    else if (k === "r" && onAir) adminCall(`/api/polls/${encodeURIComponent(onAir)}/reveal`);
     else if (k === "f") document.fullscreenElement ? document.exitFullscreen() : document.documentElement.requestFullscreen();
+    else return;
+    e.preventDefault();
   });
 })();

@@ -166,6 +166,7 @@ impl Application {
             kafka_desc: kafka_desc.clone(),
             qr_svg,
             shutdown: shutdown.clone(),
+            title: args.title.trim().to_string(),
         }));
 
         let mut tasks = JoinSet::new();

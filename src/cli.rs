@@ -75,6 +75,13 @@ pub struct ServeArgs {
     /// Admin token (default: generated once and kept in the data dir, mode 0600).
     #[arg(long, env = "LIVEPOLL_ADMIN_TOKEN")]
     pub admin_token: Option<String>,
+    /// The event's name, shown on the idle projector screen.
+    #[arg(long, env = "LIVEPOLL_TITLE", default_value = "")]
+    pub title: String,
+    /// Start even though `secret.key` is missing next to an existing tally database: a new key
+    /// gives every voter a new identity, so everyone can vote again in open polls.
+    #[arg(long, env = "LIVEPOLL_NEW_SECRET")]
+    pub new_secret: bool,
     /// Preload poll definitions (TOML or JSON list) as drafts, once.
     #[arg(long, env = "LIVEPOLL_POLLS")]
     pub polls: Option<PathBuf>,

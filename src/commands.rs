@@ -34,7 +34,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let qr =
         crate::qr::terminal(&info.join_url, std::io::stdout().is_terminal()).unwrap_or_default();
     println!(
-        "\n{qr}\n\n  livepoll is running\n\n  Attendees (scan or type):  {join}\n  Projector screen:          {join}/screen\n  Organiser console:         {local}/admin\n  Admin token:               {token}\n  Kafka:                     {kafka}\n\n  Press Ctrl-C to stop.\n",
+        "\n{qr}\n\n  livepoll is running\n\n  Attendees (scan or type):  {join}\n  Projector screen:          {join}/screen\n  Organiser console:         {local}/admin#token={token}\n                             (opens signed in; the token stays out of server logs)\n  Admin token:               {token}\n  Kafka:                     {kafka}\n\n  Press Ctrl-C to stop.\n",
         join = info.join_url,
         local = info.local_url,
         token = info.admin_token,

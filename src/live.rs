@@ -6,6 +6,7 @@
 //! change is always published. Each SSE stream only compares versions and sends ready strings.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,6 +27,9 @@ pub struct Entry {
     pub poll_json: Arc<str>,
     /// The results object.
     pub results_json: Arc<str>,
+    /// The results object with only the number of voters, for those the results are hidden
+    /// from (everyone may see how many have answered).
+    pub count_json: Arc<str>,
     pub poll_version: u64,
     pub results_version: u64,
 }
@@ -37,6 +41,8 @@ pub struct Snapshot {
     pub screen: Option<String>,
     /// Live polls by id.
     pub polls: BTreeMap<String, Entry>,
+    /// Attendee pages connected to this node now.
+    pub joined: u64,
 }
 
 #[derive(Default)]
@@ -55,6 +61,17 @@ struct Inner {
     tx: watch::Sender<Arc<Snapshot>>,
     dirty: Mutex<Dirty>,
     notify: Notify,
+    joined: AtomicU64,
+}
+
+/// Counts one connected attendee page while it lives.
+pub struct Joined(Live);
+
+impl Drop for Joined {
+    fn drop(&mut self) {
+        self.0.inner.joined.fetch_sub(1, Ordering::Relaxed);
+        self.0.mark(None, []);
+    }
 }
 
 impl Live {
@@ -64,6 +81,7 @@ impl Live {
                 tx: watch::channel(Arc::new(Snapshot::default())).0,
                 dirty: Mutex::new(Dirty::default()),
                 notify: Notify::new(),
+                joined: AtomicU64::new(0),
             }),
         }
     }
@@ -77,6 +95,13 @@ impl Live {
         d.tallied.extend(tallied);
         drop(d);
         self.inner.notify.notify_one();
+    }
+
+    /// Counts an attendee page as joined until the returned guard is dropped.
+    pub fn join(&self) -> Joined {
+        self.inner.joined.fetch_add(1, Ordering::Relaxed);
+        self.mark(None, []);
+        Joined(self.clone())
     }
 
     pub fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {
@@ -123,6 +148,7 @@ impl Live {
             version,
             screen: polls.screen.clone(),
             polls: BTreeMap::new(),
+            joined: self.inner.joined.load(Ordering::Relaxed),
         };
         for p in polls.list() {
             let prev = old.polls.get(&p.id);
@@ -143,6 +169,9 @@ impl Live {
                             .into(),
                         results_json: prev
                             .map(|e| e.results_json.clone())
+                            .unwrap_or_else(|| "null".into()),
+                        count_json: prev
+                            .map(|e| e.count_json.clone())
                             .unwrap_or_else(|| "null".into()),
                         poll_version: version,
                         results_version: prev.map(|e| e.results_version).unwrap_or(version),
@@ -165,6 +194,9 @@ impl Live {
                         let e = next.polls.get_mut(id).expect("key came from here");
                         let results = tally.results(id, *round, &e.record.def);
                         e.results_json = serde_json::to_string(&results).expect("json").into();
+                        e.count_json = serde_json::to_string(&results.count_only())
+                            .expect("json")
+                            .into();
                         e.results_version = version;
                     }
                 }

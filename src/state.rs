@@ -29,6 +29,8 @@ pub struct Inner {
     pub limiter: RateLimiter,
     pub public_url: String,
     pub kafka_desc: String,
+    /// The event's name on the idle screen (`serve --title`).
+    pub title: String,
     pub qr_svg: String,
     /// Cancelled when the server stops; long-lived streams end on it.
     pub shutdown: tokio_util::sync::CancellationToken,
@@ -66,15 +68,7 @@ impl AppState {
         if let Err(reason) = self.health.check() {
             return Err(ApiError::Unavailable(reason));
         }
-        let key = match &event {
-            PollEvent::Created { id, .. }
-            | PollEvent::Updated { id, .. }
-            | PollEvent::Opened { id }
-            | PollEvent::Closed { id }
-            | PollEvent::Reset { id }
-            | PollEvent::Deleted { id } => id.clone(),
-            PollEvent::Screen { .. } => "screen".to_string(),
-        };
+        let key = event.key().to_string();
         let env = PollEnvelope {
             v: SCHEMA_VERSION,
             at,

@@ -10,8 +10,9 @@ use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
-use crate::domain::events::{PollEnvelope, PollState, VoteEvent, apply_poll_event};
+use crate::domain::events::{PollEnvelope, VoteEvent};
 use crate::domain::poll::PollRecord;
+pub use crate::domain::polls::Polls;
 use crate::domain::tally::Tally;
 use crate::domain::vote::Ballot;
 
@@ -62,42 +63,6 @@ pub enum Event {
     Malformed,
 }
 
-/// All polls (including deleted tombstones) and what is on air.
-#[derive(Debug, Clone, Default)]
-pub struct Polls {
-    pub by_id: HashMap<String, PollRecord>,
-    pub screen: Option<String>,
-}
-
-impl PollState for Polls {
-    fn get(&self, id: &str) -> Option<PollRecord> {
-        self.by_id.get(id).cloned()
-    }
-    fn put(&mut self, record: PollRecord) {
-        self.by_id.insert(record.id.clone(), record);
-    }
-    fn screen(&self) -> Option<String> {
-        self.screen.clone()
-    }
-    fn set_screen(&mut self, poll: Option<String>) {
-        self.screen = poll;
-    }
-}
-
-impl Polls {
-    /// A live (not deleted) poll.
-    pub fn live(&self, id: &str) -> Option<&PollRecord> {
-        self.by_id.get(id).filter(|p| !p.deleted)
-    }
-
-    /// Live polls in creation order.
-    pub fn list(&self) -> Vec<&PollRecord> {
-        let mut v: Vec<&PollRecord> = self.by_id.values().filter(|p| !p.deleted).collect();
-        v.sort_by_key(|p| p.uid);
-        v
-    }
-}
-
 /// What a committed batch changed.
 #[derive(Debug, Default)]
 pub struct BatchOutcome {
@@ -140,10 +105,11 @@ impl TallyStore {
         for row in tx.open_table(POLLS)?.iter()? {
             let (_, v) = row?;
             if let Ok(p) = serde_json::from_slice::<PollRecord>(v.value()) {
-                polls.put(p);
+                polls.by_id.insert(p.id.clone(), p);
             }
         }
-        if let Some(v) = tx.open_table(META)?.get("screen")? {
+        let meta = tx.open_table(META)?;
+        if let Some(v) = meta.get("screen")? {
             polls.screen = serde_json::from_slice(v.value()).unwrap_or(None);
         }
         Ok(polls)
@@ -196,10 +162,12 @@ impl TallyStore {
                     Event::Malformed => {}
                     Event::Poll(env) => {
                         let state = new_polls.get_or_insert_with(|| polls.clone());
-                        apply_poll_event(state, env, offset);
-                        changed_polls.insert(poll_id_of(env, state));
+                        changed_polls.extend(state.apply(env, offset));
                     }
                     Event::Vote(v) => {
+        if let Some(v) = meta.get("order")? {
+            polls.order = serde_json::from_slice(v.value()).unwrap_or_default();
+        }
                         let bkey = (v.poll.as_str(), v.uid, v.round, v.voter.as_str());
                         let bytes = serde_json::to_vec(&v.ballot).expect("ballot serialises");
                         let previous = ballots
@@ -238,7 +206,10 @@ impl TallyStore {
                     }
                 }
                 let screen = serde_json::to_vec(&state.screen).expect("screen serialises");
-                tx.open_table(META)?.insert("screen", screen.as_slice())?;
+                let order = serde_json::to_vec(&state.order).expect("order serialises");
+                let mut meta = tx.open_table(META)?;
+                meta.insert("screen", screen.as_slice())?;
+                meta.insert("order", order.as_slice())?;
             }
         }
         tx.commit()?;
@@ -283,19 +254,6 @@ impl TallyStore {
         Ok(table
             .get((poll, uid, round, voter))?
             .and_then(|g| serde_json::from_slice(g.value()).ok()))
-    }
-}
-
-fn poll_id_of(env: &PollEnvelope, state: &Polls) -> String {
-    use crate::domain::events::PollEvent::*;
-    match &env.event {
-        Created { id, .. }
-        | Updated { id, .. }
-        | Opened { id }
-        | Closed { id }
-        | Reset { id }
-        | Deleted { id } => id.clone(),
-        Screen { .. } => state.screen.clone().unwrap_or_default(),
     }
 }
 
@@ -371,3 +329,5 @@ mod tests {
         assert!(store.load_polls().unwrap().live("p").is_some());
     }
 }
+            labels: None,
+                    after: None,

@@ -14,6 +14,9 @@ pub enum Viewer {
 
 /// CONTRACT.md visibility rules.
 pub fn results_visible(poll: &PollRecord, viewer: Viewer) -> bool {
+    if poll.revealed {
+        return true;
+    }
     match (viewer, poll.def.visibility) {
         (Viewer::Admin, _) | (_, Visibility::Always) => true,
         (Viewer::Attendee { has_voted }, Visibility::AfterVote) => {
@@ -39,20 +42,26 @@ pub struct PollView<'a> {
     pub visibility: Visibility,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duration_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<&'a [String]>,
     pub state: State,
     pub round: u32,
     pub created_at: u64,
     /// When the poll closes by itself (ms since the Unix epoch), if it has a timer and is open.
     pub closes_at: Option<u64>,
     pub rounds: &'a [RoundInfo],
-    /// Whether the asker may see results (false: results were withheld, not empty).
+    /// The organiser revealed this round's results to everyone.
+    pub revealed: bool,
+    /// Whether the asker may see results (false: only the number of voters is shown).
     pub results_visible: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub results: Option<&'a Results>,
+    pub results: Option<Results>,
 }
 
 impl<'a> PollView<'a> {
-    pub fn new(p: &'a PollRecord, visible: bool, results: Option<&'a Results>) -> Self {
+    /// The poll with `results` as this viewer may see them: whole if `visible`, else only the
+    /// number of voters (everyone may see how many have answered).
+    pub fn new(p: &'a PollRecord, visible: bool, results: Option<&Results>) -> Self {
         PollView {
             id: &p.id,
             question: &p.def.question,
@@ -62,13 +71,15 @@ impl<'a> PollView<'a> {
             scale: p.def.scale,
             visibility: p.def.visibility,
             duration_secs: p.def.duration_secs,
+            labels: p.def.labels.as_deref(),
             state: p.state,
             round: p.round,
             created_at: p.created_at,
             closes_at: p.closes_at,
             rounds: &p.rounds,
+            revealed: p.revealed,
             results_visible: visible,
-            results: if visible { results } else { None },
+            results: results.map(|r| if visible { r.clone() } else { r.count_only() }),
         }
     }
 }
@@ -88,6 +99,7 @@ mod tests {
             scale: None,
             visibility,
             duration_secs: None,
+            labels: None,
         };
         let mut p = PollRecord::new("p".into(), 0, def, 0);
         p.state = state;

@@ -128,7 +128,7 @@ async fn an_attendee_taps_a_choice_sees_the_confirmation_and_the_screen_moves() 
             .status(),
         200
     );
-    wait_text(&phone, "#status", "Voting is closed.").await;
+    wait_contains(&phone, "#status", "Voting is closed.").await;
     wait_contains(&screen, "#turnout", "voting closed").await;
     tap_button(&phone, "#form", "redb").await;
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -89,6 +89,8 @@ pub fn serve_args(brokers: &str, data_dir: &Path, prefix: &str) -> ServeArgs {
         brokers: Some(brokers.to_string()),
         admin_token: Some(ADMIN.into()),
         polls: None,
+        new_secret: false,
+        title: String::new(),
         topic_prefix: prefix.to_string(),
         vote_partitions: 6,
     }

@@ -6,6 +6,8 @@ mod browser;
 mod console;
 mod helpers;
 mod polls;
+mod present;
 mod resilience;
+mod session;
 mod votes;
 mod webdriver;

@@ -288,7 +288,7 @@ async fn deleting_the_tally_database_rebuilds_identical_results_from_kafka() {
         .admin_text(&format!("/api/polls/{id}/results.csv"))
         .await;
     let before_words = app.poll(&word).await["results"].clone();
-    assert_eq!(before_words["words"], json!([["kafka", 30], ["rust", 30]]));
+    assert_eq!(before_words["words"], json!([["kafka", 30], ["Rust", 30]]));
     app.stop().await;
 
     std::fs::remove_file(app.data_dir.join("tallies.redb")).unwrap();

@@ -22,6 +22,8 @@ pub enum Viewport {
     Projector,
     /// A small laptop (or a 720p projector): 1280 × 720 CSS pixels at 1×.
     Laptop,
+    /// A 4K projector or TV: 3840 × 2160 CSS pixels at 1×.
+    Uhd,
 }
 
 pub struct Driver {
@@ -81,6 +83,11 @@ impl Driver {
             Viewport::Laptop => {
                 options["mobileEmulation"] = json!({
                     "deviceMetrics": { "width": 1280, "height": 720, "pixelRatio": 1.0, "touch": false, "mobile": false },
+                });
+            }
+            Viewport::Uhd => {
+                options["mobileEmulation"] = json!({
+                    "deviceMetrics": { "width": 3840, "height": 2160, "pixelRatio": 1.0, "touch": false, "mobile": false },
                 });
             }
         }
@@ -213,6 +220,34 @@ pub async fn outside_references(client: &Client, base: &str) -> Vec<String> {
                  }
                return urls.filter(u => !u.startsWith(base) && !u.startsWith("blob:"));"#,
             vec![json!(format!("{base}/"))],
+        )
+        .await
+        .unwrap();
+    serde_json::from_value(v).unwrap()
+}
+
+/// Every visible element of the page that lies (partly) outside the viewport, or whose content
+/// overflows a box that clips it; empty when the page fits. Each entry names the element.
+/// With `vertical` false (phones, which scroll) only the width counts.
+pub async fn outside_viewport(client: &Client, vertical: bool) -> Vec<String> {
+    let v = client
+        .execute(
+            r##"const out = [];
+               const W = window.innerWidth, H = arguments[0] ? window.innerHeight : Infinity;
+               const name = (e) => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "") + (e.className && typeof e.className === "string" ? "." + e.className.trim().replace(/\s+/g, ".") : "");
+               for (const e of document.body.querySelectorAll("*")) {
+                 const cs = getComputedStyle(e);
+                 if (cs.display === "none" || cs.visibility === "hidden" || e.closest("[hidden]") || e.closest(".sr-only")) continue;
+                 const r = e.getBoundingClientRect();
+                 if (r.width === 0 && r.height === 0) continue;
+                 if (r.left < -1 || r.top < -1 || r.right > W + 1 || r.bottom > H + 1)
+                   out.push(`${name(e)} at ${Math.round(r.left)},${Math.round(r.top)}-${Math.round(r.right)},${Math.round(r.bottom)} in ${W}x${H}`);
+                 const clips = cs.overflow === "hidden" || cs.overflowY === "hidden";
+                 if (arguments[0] && clips && e.scrollHeight > e.clientHeight + 2 && !e.classList.contains("bar") && !e.classList.contains("col-bar") && !e.classList.contains("opt"))
+                   out.push(`${name(e)} clips ${e.scrollHeight - e.clientHeight}px of its content`);
+               }
+               return out.slice(0, 20);"##,
+            vec![json!(vertical)],
         )
         .await
         .unwrap();

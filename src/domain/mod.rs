@@ -2,5 +2,6 @@
 
 pub mod events;
 pub mod poll;
+pub mod polls;
 pub mod tally;
 pub mod vote;

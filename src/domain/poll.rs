@@ -54,12 +54,16 @@ pub struct PollDef {
     pub visibility: Visibility,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_secs: Option<u64>,
+    /// Rating only: words for the two ends of the scale, e.g. `["poor", "excellent"]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<Vec<String>>,
 }
 
 pub const MAX_OPTIONS: usize = 20;
 pub const MAX_OPTION_CHARS: usize = 200;
 pub const MAX_QUESTION_CHARS: usize = 500;
 pub const MAX_DURATION_SECS: u64 = 7 * 24 * 3600;
+pub const MAX_LABEL_CHARS: usize = 40;
 
 /// Checks a poll id against `[a-z0-9-]{1,40}`.
 pub fn valid_id(id: &str) -> bool {
@@ -110,6 +114,9 @@ impl PollDef {
                     return Err("scale applies only to rating polls".into());
                 }
                 if self.kind == Kind::Single {
+                if self.labels.is_some() {
+                    return Err("labels apply only to rating polls".into());
+                }
                     if self.max_choices.is_some() {
                         return Err("max_choices applies only to multiple-choice polls".into());
                     }
@@ -134,12 +141,30 @@ impl PollDef {
                 }
                 self.scale = Some(s);
             }
+                if let Some(labels) = &mut self.labels {
+                    for l in labels.iter_mut() {
+                        *l = l.trim().to_string();
+                    }
+                    if labels.iter().all(String::is_empty) {
+                        self.labels = None;
+                    } else if labels.len() != 2
+                        || labels
+                            .iter()
+                            .any(|l| l.chars().count() > MAX_LABEL_CHARS)
+                    {
+                        return Err(format!(
+                            "labels must be two texts of at most {MAX_LABEL_CHARS} characters (the low and the high end)"
+                        ));
+                    }
+                }
             Kind::Wordcloud => {
                 if !self.options.is_empty() {
                     return Err("a wordcloud poll takes no options".into());
                 }
-                if self.max_choices.is_some() || self.scale.is_some() {
-                    return Err("max_choices and scale do not apply to wordcloud polls".into());
+                if self.max_choices.is_some() || self.scale.is_some() || self.labels.is_some() {
+                    return Err(
+                        "max_choices, scale and labels do not apply to wordcloud polls".into(),
+                    );
                 }
             }
         }
@@ -188,6 +213,9 @@ pub struct PollRecord {
     pub rounds: Vec<RoundInfo>,
     pub deleted: bool,
 }
+    /// The organiser revealed this round's results to everyone, whatever the visibility.
+    #[serde(default)]
+    pub revealed: bool,
 
 /// Why an admin command cannot be applied now (a 409).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -211,6 +239,7 @@ impl PollRecord {
             }],
             deleted: false,
         }
+            revealed: false,
     }
 
     /// True if the poll takes votes at `now` (open and not past its timer).
@@ -240,12 +269,17 @@ impl PollRecord {
         }
     }
 
-    pub fn open(&mut self, at: u64) {
+    /// Opens the poll. Its timer runs only while it is presented: `on_air` says whether it is on
+    /// the screen now (otherwise [`PollRecord::start_timer`] starts it when it is presented).
+    pub fn open(&mut self, at: u64, on_air: bool) {
         if self.check_open().is_err() {
             return;
         }
         self.state = State::Open;
-        self.closes_at = self.def.duration_secs.map(|d| at + d * 1000);
+        self.closes_at = None;
+        if on_air {
+            self.start_timer(at);
+        }
         if let Some(r) = self.rounds.last_mut() {
             r.opened_at.get_or_insert(at);
             r.closed_at = None;
@@ -253,6 +287,13 @@ impl PollRecord {
     }
 
     pub fn close(&mut self, at: u64) {
+    /// Starts the timer of an open poll that has a duration and no running timer.
+    pub fn start_timer(&mut self, at: u64) {
+        if self.state == State::Open && self.closes_at.is_none() {
+            self.closes_at = self.def.duration_secs.map(|d| at + d * 1000);
+        }
+    }
+
         if self.check_close().is_err() {
             return;
         }
@@ -263,8 +304,9 @@ impl PollRecord {
         }
     }
 
-    /// Starts a new, empty round; an open poll stays open (and its timer restarts).
-    pub fn reset(&mut self, at: u64) {
+    /// Starts a new, empty round; an open poll stays open (and its timer restarts if it is on
+    /// air). A reveal applies to one round only.
+    pub fn reset(&mut self, at: u64, on_air: bool) {
         if let Some(r) = self.rounds.last_mut()
             && r.closed_at.is_none()
             && r.opened_at.is_some()
@@ -273,6 +315,7 @@ impl PollRecord {
         }
         self.round += 1;
         let open = self.state == State::Open;
+        self.revealed = false;
         self.rounds.push(RoundInfo {
             round: self.round,
             started_at: at,
@@ -280,9 +323,37 @@ impl PollRecord {
             closed_at: None,
         });
         if open {
-            self.closes_at = self.def.duration_secs.map(|d| at + d * 1000);
+            self.closes_at = None;
+            if on_air {
+                self.start_timer(at);
+            }
         }
     }
+
+    /// Whether `def` may replace this poll's definition: a draft takes any valid definition; an
+    /// open or closed poll only new texts (question, option texts, rating labels), and the
+    /// number of options only while nobody has voted in this round (`anyone_voted`).
+    pub fn check_fix(&self, def: &PollDef, anyone_voted: bool) -> Result<(), Conflict> {
+        if self.state == State::Draft {
+            return Ok(());
+        }
+        let old = &self.def;
+        let same_shape = def.kind == old.kind
+            && def.scale == old.scale
+            && def.visibility == old.visibility
+            && def.duration_secs == old.duration_secs;
+        if !same_shape {
+            return Err(Conflict(
+                "only the question and option texts of an open or closed poll can be changed".into(),
+            ));
+        }
+        if def.options.len() != old.options.len() && anyone_voted {
+            return Err(Conflict(
+                "people have voted in this round: the number of options cannot change (fix the texts, or reset first)".into(),
+            ));
+        }
+    }
+        Ok(())
 
     pub fn update(&mut self, def: PollDef) {
         if self.check_edit().is_ok() {
@@ -290,6 +361,17 @@ impl PollRecord {
         }
     }
 }
+
+    /// Applies a text fix (PATCH) to a poll in any state. The kind never changes here, so the
+    /// fold stays valid for ballots already cast; intake refused anything else.
+    pub fn fix(&mut self, def: PollDef) {
+        if def.kind == self.def.kind {
+            self.def.question = def.question;
+            self.def.options = def.options;
+            self.def.labels = def.labels;
+            self.def.max_choices = def.max_choices;
+        }
+    }
 
 #[cfg(test)]
 mod tests {
@@ -306,6 +388,7 @@ mod tests {
             visibility: Visibility::Always,
             duration_secs: None,
         }
+            labels: None,
     }
 
     #[test]
@@ -349,19 +432,64 @@ mod tests {
         assert!(p.check_close().is_err());
         p.close(2);
         assert_eq!(p.state, State::Draft);
-        p.open(1000);
+        p.open(1000, true);
         assert_eq!(p.closes_at, Some(11_000));
         assert!(p.accepts_votes(10_999));
         assert!(!p.accepts_votes(11_000));
-        p.reset(5000);
+        p.reset(5000, true);
         assert_eq!((p.round, p.state), (2, State::Open));
         assert_eq!(p.rounds[0].closed_at, Some(5000));
         assert_eq!(p.closes_at, Some(15_000));
         p.close(6000);
         assert_eq!(p.state, State::Closed);
         assert!(p.check_close().is_err());
-        p.open(7000);
+        p.open(7000, true);
         assert_eq!(p.state, State::Open);
         assert_eq!(p.rounds[1].opened_at, Some(5000));
     }
 }
+
+    #[test]
+    fn a_timer_runs_only_once_the_poll_is_presented() {
+        let mut d = def(Kind::Single);
+        d.duration_secs = Some(10);
+        let mut p = PollRecord::new("p".into(), 0, d.validate().unwrap(), 1);
+        p.open(1000, false);
+        assert_eq!((p.state, p.closes_at), (State::Open, None));
+        p.start_timer(4000);
+        assert_eq!(p.closes_at, Some(14_000));
+        p.start_timer(5000);
+        assert_eq!(p.closes_at, Some(14_000), "a running timer is kept");
+        p.reset(6000, false);
+        assert_eq!(p.closes_at, None);
+    }
+
+    #[test]
+    fn texts_of_an_open_poll_can_be_fixed_but_not_its_shape_once_voted() {
+        let mut p = PollRecord::new("p".into(), 0, def(Kind::Single).validate().unwrap(), 1);
+        p.open(1, true);
+        let mut fixed = p.def.clone();
+        fixed.question = "Fixed?".into();
+        fixed.options[0] = "A".into();
+        assert!(p.check_fix(&fixed, true).is_ok());
+        p.fix(fixed.clone());
+        assert_eq!((p.def.question.as_str(), p.def.options[0].as_str()), ("Fixed?", "A"));
+        fixed.options.push("d".into());
+        assert!(p.check_fix(&fixed, true).is_err());
+        assert!(p.check_fix(&fixed, false).is_ok());
+        fixed.kind = Kind::Multiple;
+        assert!(p.check_fix(&fixed, false).is_err());
+    }
+
+    #[test]
+    fn rating_labels_are_two_short_texts() {
+        let mut r = def(Kind::Rating);
+        r.options.clear();
+        r.labels = Some(vec![" poor ".into(), "excellent".into()]);
+        assert_eq!(r.clone().validate().unwrap().labels.unwrap()[0], "poor");
+        r.labels = Some(vec!["only one".into()]);
+        assert!(r.clone().validate().unwrap_err().contains("labels"));
+        let mut s = def(Kind::Single);
+        s.labels = Some(vec!["a".into(), "b".into()]);
+        assert!(s.validate().unwrap_err().contains("labels"));
+    }

@@ -15,7 +15,16 @@ use super::vote::Ballot;
 pub struct Tally {
     pub voters: u64,
     pub counts: Vec<u64>,
+    /// Word counts by [`word_key`] (case-insensitive).
     pub words: HashMap<String, u64>,
+    /// How each word was spelled, by key: the most common spelling is the one shown.
+    #[serde(default)]
+    pub forms: HashMap<String, HashMap<String, u64>>,
+}
+
+/// Words that differ only in case count as one ("Rust", "rust").
+pub fn word_key(text: &str) -> String {
+    text.to_lowercase()
 }
 
 impl Tally {
@@ -43,12 +52,27 @@ impl Tally {
             Ballot::Choices(cs) => cs.iter().for_each(|&c| bump(c as usize)),
             Ballot::Rating(r) => bump(r.saturating_sub(1) as usize),
             Ballot::Text(t) => {
+                let key = word_key(t);
                 if add {
-                    *self.words.entry(t.clone()).or_insert(0) += 1;
-                } else if let Some(n) = self.words.get_mut(t) {
-                    *n -= 1;
-                    if *n == 0 {
-                        self.words.remove(t);
+                    *self.words.entry(key.clone()).or_insert(0) += 1;
+                    *self.forms.entry(key).or_default().entry(t.clone()).or_insert(0) += 1;
+                } else {
+                    if let Some(n) = self.words.get_mut(&key) {
+                        *n -= 1;
+                        if *n == 0 {
+                            self.words.remove(&key);
+                        }
+                    }
+                    if let Some(forms) = self.forms.get_mut(&key) {
+                        if let Some(n) = forms.get_mut(t) {
+                            *n -= 1;
+                            if *n == 0 {
+                                forms.remove(t);
+                            }
+                        }
+                        if forms.is_empty() {
+                            self.forms.remove(&key);
+                        }
                     }
                 }
             }
@@ -85,12 +109,27 @@ impl Tally {
         }
     }
 
-    /// The `limit` most frequent words, most frequent first, ties alphabetical.
+    /// The `limit` most frequent words, most frequent first, ties alphabetical; each in its
+    /// most common spelling (ties: the one that sorts first, so every node shows the same).
     pub fn top_words(&self, limit: usize) -> Vec<(String, u64)> {
-        let mut w: Vec<(String, u64)> = self.words.iter().map(|(k, v)| (k.clone(), *v)).collect();
-        w.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let mut w: Vec<(&String, u64)> = self.words.iter().map(|(k, v)| (k, *v)).collect();
+        w.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
         w.truncate(limit);
-        w
+        w.into_iter()
+            .map(|(key, n)| (self.spelling(key), n))
+            .collect()
+    }
+
+    fn spelling(&self, key: &str) -> String {
+        self.forms
+            .get(key)
+            .and_then(|forms| {
+                forms
+                    .iter()
+                    .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
+                    .map(|(form, _)| form.clone())
+            })
+            .unwrap_or_else(|| key.to_string())
     }
 }
 
@@ -108,6 +147,20 @@ pub struct Results {
     pub words: Option<Vec<(String, u64)>>,
 }
 
+impl Results {
+    /// Only how many have answered: what everyone may see of results hidden from them.
+    pub fn count_only(&self) -> Results {
+        Results {
+            poll: self.poll.clone(),
+            round: self.round,
+            voters: self.voters,
+            counts: None,
+            mean: None,
+            words: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,6 +176,7 @@ mod tests {
             scale,
             visibility: Visibility::Always,
             duration_secs: None,
+            labels: None,
         }
     }
 
@@ -146,6 +200,27 @@ mod tests {
         let r = t.results("p", 1, &def(Kind::Rating, 0, Some(5)));
         assert_eq!(r.counts, Some(vec![1, 0, 0, 2, 0]));
         assert_eq!(r.mean, Some(3.0));
+    }
+
+    #[test]
+    fn a_word_is_counted_whatever_its_case_and_shown_as_most_people_spelled_it() {
+        let mut t = Tally::default();
+        for w in ["São Paulo", "são paulo", "São Paulo", "Rust", "rust"] {
+            t.replace(None, &Ballot::Text(w.into()));
+        }
+        assert_eq!(
+            t.top_words(10),
+            vec![("São Paulo".to_string(), 3), ("Rust".to_string(), 2)]
+        );
+        t.replace(
+            Some(&Ballot::Text("São Paulo".into())),
+            &Ballot::Text("SÃO PAULO".into()),
+        );
+        t.replace(
+            Some(&Ballot::Text("São Paulo".into())),
+            &Ballot::Text("SÃO PAULO".into()),
+        );
+        assert_eq!(t.top_words(1), vec![("SÃO PAULO".to_string(), 3)]);
     }
 
     #[test]

@@ -162,6 +162,7 @@ mod tests {
         }
     }
 
+            labels: None,
     fn body(json: &str) -> VoteBody {
         serde_json::from_str(json).unwrap()
     }

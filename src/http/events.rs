@@ -23,8 +23,10 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .and(with_state(state.clone()))
         .and(is_admin(state.clone()))
         .and(optional_voter(state))
-        .map(|state: AppState, admin: bool, voter: Option<String>| {
-            let stream = events(state, admin, voter);
+        .and(warp::query::<EventsQuery>())
+        .map(|state: AppState, admin: bool, voter: Option<String>, q: EventsQuery| {
+            let attendee = !admin && q.page.as_deref() != Some("screen");
+            let stream = events(state, admin, voter, attendee);
             let mut res = warp::sse::reply(
                 warp::sse::keep_alive()
                     .interval(Duration::from_secs(15))
@@ -38,6 +40,12 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
+/// `?page=screen` tells a projector from a phone, so only phones count as joined.
+#[derive(serde::Deserialize)]
+struct EventsQuery {
+    page: Option<String>,
+}
+
 fn event(name: &str, id: u64, data: &str) -> Result<Event, Infallible> {
     Ok(Event::default().event(name).id(id.to_string()).data(data))
 }
@@ -46,9 +54,12 @@ fn events(
     state: AppState,
     admin: bool,
     voter: Option<String>,
+    attendee: bool,
 ) -> impl futures::Stream<Item = Result<Event, Infallible>> + Send {
     async_stream::stream! {
+        let _joined = attendee.then(|| state.live.join());
         let mut rx = state.live.subscribe();
+        let mut joined_sent = None;
         let cancel = state.shutdown.clone();
         let mut sent: HashMap<String, (u64, u64)> = HashMap::new();
         let mut screen_sent: Option<Option<String>> = None;
@@ -57,10 +68,9 @@ fn events(
         loop {
             let snap = rx.borrow_and_update().clone();
             let v = snap.version;
-            if screen_sent.as_ref() != Some(&snap.screen) {
-                let data = serde_json::json!({ "poll": snap.screen, "now": now_ms() }).to_string();
-                yield event("screen", v, &data);
-                screen_sent = Some(snap.screen.clone());
+            if joined_sent != Some(snap.joined) {
+                yield event("stats", v, &serde_json::json!({ "joined": snap.joined }).to_string());
+                joined_sent = Some(snap.joined);
             }
             for (id, e) in &snap.polls {
                 let (pv, rv) = sent.get(id).copied().unwrap_or((0, 0));
@@ -86,6 +96,8 @@ fn events(
                 };
                 if results_visible(p, viewer) {
                     yield event("results", v, &e.results_json);
+                } else {
+                    yield event("results", v, &e.count_json);
                 }
                 sent.insert(id.clone(), (e.poll_version, e.results_version));
             }
@@ -93,6 +105,12 @@ fn events(
             for id in gone {
                 sent.remove(&id);
                 yield event("poll", v, &serde_json::json!({ "id": id, "deleted": true }).to_string());
+            }
+            // After the polls, so a page never shows the poll on air in its previous state.
+            if screen_sent.as_ref() != Some(&snap.screen) {
+                let data = serde_json::json!({ "poll": snap.screen, "now": now_ms() }).to_string();
+                yield event("screen", v, &data);
+                screen_sent = Some(snap.screen.clone());
             }
             tokio::select! {
                 changed = rx.changed() => if changed.is_err() { break },

@@ -5,6 +5,8 @@ mod events;
 mod pages;
 pub mod polls_api;
 mod votes;
+mod present_api;
+pub mod server;
 
 use warp::Filter;
 use warp::filters::BoxedFilter;
@@ -128,3 +130,5 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .map(|r| -> Response { warp::Reply::into_response(r) })
         .boxed()
 }
+        .or(present_api::routes(state.clone()))
+        .unify()

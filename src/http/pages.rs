@@ -61,10 +61,16 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     let info = warp::path!("api" / "info")
         .and(warp::get())
         .and(with_state(state.clone()))
-        .map(|s: AppState| {
+        .and(super::is_admin(state.clone()))
+        .map(|s: AppState, admin: bool| {
             json_reply(
                 StatusCode::OK,
-                &serde_json::json!({ "join_url": s.public_url, "now": now_ms() }),
+                &serde_json::json!({
+                    "join_url": s.public_url,
+                    "now": now_ms(),
+                    "title": s.title,
+                    "admin": admin,
+                }),
             )
         });
     let health = warp::path!("healthz").and(warp::get()).and(with_state(state)).map(|s: AppState| {

@@ -40,6 +40,11 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .and(admin(state.clone()))
         .and(json_body())
         .and_then(update);
+    let patch = one
+        .and(warp::patch())
+        .and(admin(state.clone()))
+        .and(json_body())
+        .and_then(patch);
     let delete = one
         .and(warp::delete())
         .and(admin(state.clone()))
@@ -84,6 +89,8 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .unify()
         .or(update)
         .unify()
+        .or(patch)
+        .unify()
         .or(delete)
         .unify()
         .or(csv)
@@ -99,7 +106,7 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
-fn live(state: &AppState, id: &str) -> Result<PollRecord, ApiError> {
+pub(super) fn live(state: &AppState, id: &str) -> Result<PollRecord, ApiError> {
     state
         .polls()
         .live(id)
@@ -107,12 +114,12 @@ fn live(state: &AppState, id: &str) -> Result<PollRecord, ApiError> {
         .ok_or_else(|| ApiError::NotFound(format!("no poll {id:?}")))
 }
 
-fn internal(e: impl std::fmt::Display) -> ApiError {
+pub(super) fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::Internal(e.to_string())
 }
 
 /// The poll as this asker may see it, with current-round results where allowed.
-fn view(
+pub(super) fn view(
     state: &AppState,
     p: &PollRecord,
     admin: bool,
@@ -133,12 +140,8 @@ fn view(
         }
     };
     let visible = results_visible(p, viewer);
-    let results: Option<Results> = if visible {
-        let tally = state.store.tally(&p.id, p.uid, p.round).map_err(internal)?;
-        Some(tally.results(&p.id, p.round, &p.def))
-    } else {
-        None
-    };
+    let tally = state.store.tally(&p.id, p.uid, p.round).map_err(internal)?;
+    let results: Option<Results> = Some(tally.results(&p.id, p.round, &p.def));
     let mut v =
         serde_json::to_value(PollView::new(p, visible, results.as_ref())).map_err(internal)?;
     if voter.is_some() {
@@ -197,6 +200,15 @@ fn generated_id(question: &str) -> String {
 
 /// Creates a poll as a draft; used by the API and the agenda preload.
 pub async fn create_poll(state: &AppState, def: PollDef) -> Result<PollRecord, ApiError> {
+    create_poll_after(state, def, None).await
+}
+
+/// Creates a draft placed right after `after` in the agenda (or last).
+pub async fn create_poll_after(
+    state: &AppState,
+    def: PollDef,
+    after: Option<String>,
+) -> Result<PollRecord, ApiError> {
     let mut def = def.validate().map_err(ApiError::BadRequest)?;
     let id = def.id.take().unwrap_or_else(|| generated_id(&def.question));
     if state.polls().live(&id).is_some() {
@@ -208,6 +220,7 @@ pub async fn create_poll(state: &AppState, def: PollDef) -> Result<PollRecord, A
         .command(PollEvent::Created {
             id: id.clone(),
             def,
+            after,
         })
         .await?;
     match state.polls().live(&id) {
@@ -243,6 +256,43 @@ async fn update(id: String, state: AppState, def: PollDef) -> Result<Response, w
     Ok(json_reply(StatusCode::OK, &view(&state, &p, true, None)?))
 }
 
+/// `PATCH /api/polls/{id}`: new texts for a poll in any state.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TextFix {
+    question: Option<String>,
+    options: Option<Vec<String>>,
+    labels: Option<Vec<String>>,
+}
+
+async fn patch(id: String, state: AppState, fix: TextFix) -> Result<Response, warp::Rejection> {
+    let p = live(&state, &id)?;
+    let mut def = p.def.clone();
+    if let Some(q) = fix.question {
+        def.question = q;
+    }
+    if let Some(o) = fix.options {
+        if let Some(m) = def.max_choices {
+            def.max_choices = Some(m.min(o.len().max(1) as u16));
+        }
+        def.options = o;
+    }
+    if let Some(l) = fix.labels {
+        def.labels = Some(l);
+    }
+    let def = def.validate().map_err(ApiError::BadRequest)?;
+    let voted = state.store.tally(&p.id, p.uid, p.round).map_err(internal)?.voters > 0;
+    p.check_fix(&def, voted).map_err(|c| ApiError::Conflict(c.0))?;
+    state
+        .command(PollEvent::Fixed {
+            id: id.clone(),
+            def,
+        })
+        .await?;
+    let p = live(&state, &id)?;
+    Ok(json_reply(StatusCode::OK, &view(&state, &p, true, None)?))
+}
+
 async fn delete(id: String, state: AppState) -> Result<Response, warp::Rejection> {
     live(&state, &id)?;
     state.command(PollEvent::Deleted { id }).await?;
@@ -264,7 +314,10 @@ async fn action(id: String, action: String, state: AppState) -> Result<Response,
             p.check_close().map_err(conflict)?;
             PollEvent::Closed { id: id.clone() }
         }
-        "reset" => PollEvent::Reset { id: id.clone() },
+        "reset" => PollEvent::Reset {
+            id: id.clone(),
+            round: Some(p.round),
+        },
         _ => {
             return Err(ApiError::NotFound(format!(
                 "no action {action:?}: use open, close or reset"
