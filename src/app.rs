@@ -17,6 +17,7 @@ use crate::broker::{BundledBroker, OwnedBroker, Status};
 use crate::cli::ServeArgs;
 use crate::consumer::TallyConsumer;
 use crate::health::Health;
+use crate::http::server::ConnLimits;
 use crate::kafka::{Topics, VoteProducer, ensure_topics};
 use crate::live::Live;
 use crate::ratelimit::RateLimiter;
@@ -73,6 +74,11 @@ impl Application {
             ))
             .into());
         }
+        // Secrets and the tally database first: a damaged data dir fails before any broker starts.
+        let keys = open_keys(&data_dir, &args)?;
+        let store = Arc::new(crate::store::TallyStore::open(
+            &data_dir.join("tallies.redb"),
+        )?);
         let std_listener = std::net::TcpListener::bind(args.bind)
             .map_err(|e| ConfigError(format!("cannot listen on {}: {e}", args.bind)))?;
         std_listener.set_nonblocking(true)?;
@@ -131,10 +137,6 @@ impl Application {
             }
         }
 
-        let keys = Keys::load_or_create(&data_dir, args.admin_token.as_deref())?;
-        let store = Arc::new(crate::store::TallyStore::open(
-            &data_dir.join("tallies.redb"),
-        )?);
         let producer = VoteProducer::new(&brokers)?;
         let live = Live::new();
         let (consumer, handles) =
@@ -164,9 +166,9 @@ impl Application {
             limiter: RateLimiter::new(20, 5),
             public_url: join_url.clone(),
             kafka_desc: kafka_desc.clone(),
+            title: args.title.trim().to_string(),
             qr_svg,
             shutdown: shutdown.clone(),
-            title: args.title.trim().to_string(),
         }));
 
         let mut tasks = JoinSet::new();
@@ -219,35 +221,31 @@ impl Application {
     /// Serves until `shutdown` resolves, then stops in order: HTTP, consumer (its last batch
     /// committed), producer flush, and the bundled broker if this serve started it.
     pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        self.run_with(shutdown, ConnLimits::default()).await
+    }
+
+    /// [`run`](Self::run) with other connection limits (tests use short timeouts).
+    pub async fn run_with(
         mut self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+        limits: ConnLimits,
     ) -> anyhow::Result<()> {
         let cancel = self.state.shutdown.clone();
         let routes = crate::http::routes(self.state.clone());
-        let c2 = cancel.clone();
         // The stop signal also ends the SSE streams (they follow `cancel`); otherwise a graceful
         // shutdown would wait forever for every open screen and phone.
-        let stop = async move {
+        let stop = async {
             tokio::select! {
                 _ = shutdown => {}
-                _ = c2.cancelled() => {}
+                _ = cancel.cancelled() => {}
             }
-            c2.cancel();
+            cancel.cancel();
         };
-        let server = warp::serve(routes)
-            .incoming(self.listener)
-            .graceful(stop)
-            .run();
-        let c3 = cancel.clone();
-        let server = async move {
-            tokio::select! {
-                _ = server => {}
-                // Idle keep-alive connections must not hold a stop up for long.
-                _ = async { c3.cancelled().await; tokio::time::sleep(Duration::from_secs(3)).await } => {}
-            }
-        };
-        server.await;
-        cancel.cancel();
+        let server = crate::http::server::serve(self.listener, routes, limits, cancel.clone());
+        tokio::join!(stop, server);
         while self.tasks.join_next().await.is_some() {}
         let producer = self.state.producer.clone();
         tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(5))).await?;
@@ -275,4 +273,27 @@ async fn catch_up_polls(state: &AppState, brokers: &str, topics: &Topics) -> any
     .await
     .context("timed out replaying the polls topic")??;
     Ok(())
+}
+
+/// The signing key and admin token. A missing `secret.key` next to an existing tally database
+/// is refused unless `--new-secret` says so: a new key gives every voter a new identity, so
+/// everyone could vote again in the polls that are open.
+fn open_keys(data_dir: &std::path::Path, args: &ServeArgs) -> anyhow::Result<Keys> {
+    let key = data_dir.join("secret.key");
+    let tallies = data_dir.join("tallies.redb");
+    if !key.exists() && tallies.exists() && !args.new_secret {
+        return Err(ConfigError(format!(
+            "{} is missing but {} exists: restore the key (voters keep their identity), or start \
+             with --new-secret to make a new one (every voter can then vote again)",
+            key.display(),
+            tallies.display()
+        ))
+        .into());
+    }
+    Keys::load_or_create(data_dir, args.admin_token.as_deref()).with_context(|| {
+        format!(
+            "cannot read or create the secrets in {}",
+            data_dir.display()
+        )
+    })
 }

@@ -7,6 +7,7 @@
 use std::fs;
 use std::io::Write;
 use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -22,8 +23,10 @@ type HmacSha256 = Hmac<Sha256>;
 pub struct Keys {
     key: [u8; 32],
     admin_token: String,
-    admin_session: String,
 }
+
+/// How long an admin session cookie stays valid after it was issued.
+pub const ADMIN_SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 
 fn write_secret(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     let mut opts = fs::OpenOptions::new();
@@ -67,12 +70,7 @@ impl Keys {
                 fs::read_to_string(&path)?.trim().to_string()
             }
         };
-        let admin_session = B64.encode(mac(&key, "admin:", &admin_token));
-        Ok(Keys {
-            key,
-            admin_token,
-            admin_session,
-        })
+        Ok(Keys { key, admin_token })
     }
 
     pub fn admin_token(&self) -> &str {
@@ -97,22 +95,59 @@ impl Keys {
         bool::from(expected.ct_eq(&sig)).then_some(id)
     }
 
-    /// Constant-time check of an `Authorization` header value.
-    pub fn is_admin_bearer(&self, header: Option<&str>) -> bool {
-        let Some(token) = header.and_then(|h| h.strip_prefix("Bearer ")) else {
+    /// Constant-time check of an `Authorization` header value: `Bearer` (any case), one space,
+    /// and exactly the admin token. Raw bytes, so a header that is not ASCII is simply refused.
+    pub fn is_admin_bearer(&self, header: Option<&[u8]>) -> bool {
+        let Some(h) = header else {
             return false;
         };
-        bool::from(token.trim().as_bytes().ct_eq(self.admin_token.as_bytes()))
+        let Some((scheme, token)) = h.split_at_checked(7) else {
+            return false;
+        };
+        scheme.eq_ignore_ascii_case(b"Bearer ")
+            && bool::from(token.ct_eq(self.admin_token.as_bytes()))
     }
 
-    /// The value of the admin session cookie (derived from the admin token).
-    pub fn admin_session(&self) -> &str {
-        &self.admin_session
+    /// A new admin session cookie value, `ISSUED.MAC`: the issue time (Unix seconds) and an
+    /// HMAC over it and the admin token. Valid for [`ADMIN_SESSION_TTL`]; changing the admin
+    /// token or the key ends every session.
+    pub fn issue_admin_session(&self) -> String {
+        self.admin_session_at(unix_secs())
+    }
+
+    fn admin_session_at(&self, issued: u64) -> String {
+        format!("{issued}.{}", B64.encode(self.admin_session_mac(issued)))
+    }
+
+    fn admin_session_mac(&self, issued: u64) -> Vec<u8> {
+        mac(
+            &self.key,
+            "admin-session:",
+            &format!("{issued}:{}", self.admin_token),
+        )
     }
 
     pub fn is_admin_session(&self, cookie: Option<&str>) -> bool {
-        cookie.is_some_and(|c| bool::from(c.as_bytes().ct_eq(self.admin_session.as_bytes())))
+        cookie.is_some_and(|c| self.admin_session_valid_at(c, unix_secs()))
     }
+
+    fn admin_session_valid_at(&self, cookie: &str, now: u64) -> bool {
+        let Some((issued, sig)) = cookie.split_once('.') else {
+            return false;
+        };
+        let (Ok(issued), Ok(sig)) = (issued.parse::<u64>(), B64.decode(sig)) else {
+            return false;
+        };
+        // A minute of clock skew between nodes is tolerated; a session from the future is not.
+        let fresh = issued <= now + 60 && now.saturating_sub(issued) < ADMIN_SESSION_TTL.as_secs();
+        fresh && bool::from(self.admin_session_mac(issued).ct_eq(&sig))
+    }
+}
+
+fn unix_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn mac(key: &[u8], domain: &str, msg: &str) -> Vec<u8> {
@@ -157,10 +192,41 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        assert!(a.is_admin_bearer(Some(&format!("Bearer {}", a.admin_token()))));
-        assert!(!a.is_admin_bearer(Some("Bearer nope")));
+        let bearer = |h: &str| a.is_admin_bearer(Some(h.as_bytes()));
+        assert!(bearer(&format!("Bearer {}", a.admin_token())));
+        assert!(bearer(&format!("bearer {}", a.admin_token())));
+        assert!(!bearer("Bearer nope"));
+        assert!(!bearer(&format!("Bearer  {}", a.admin_token())));
+        assert!(!bearer(&format!("Bearer {} ", a.admin_token())));
+        assert!(!bearer(&format!("Basic {}", a.admin_token())));
+        assert!(!bearer("Bearer"));
+        assert!(!a.is_admin_bearer(Some("Bearer é".as_bytes())));
         assert!(!a.is_admin_bearer(None));
         let c = Keys::load_or_create(dir.path(), Some("given")).unwrap();
         assert_eq!(c.admin_token(), "given");
+    }
+
+    #[test]
+    fn admin_sessions_expire_and_differ_each_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = Keys::load_or_create(dir.path(), Some("tok")).unwrap();
+        let now = unix_secs();
+        let s1 = keys.admin_session_at(now);
+        let s2 = keys.admin_session_at(now - 1);
+        assert_ne!(s1, s2);
+        assert!(keys.is_admin_session(Some(&s1)));
+        assert!(keys.is_admin_session(Some(&keys.issue_admin_session())));
+        let ttl = ADMIN_SESSION_TTL.as_secs();
+        assert!(keys.admin_session_valid_at(&s1, now + ttl - 1));
+        assert!(!keys.admin_session_valid_at(&s1, now + ttl));
+        assert!(!keys.admin_session_valid_at(&keys.admin_session_at(now + 3600), now));
+        // The issue time is signed: moving it forward breaks the MAC.
+        let (_, sig) = s2.split_once('.').unwrap();
+        assert!(!keys.is_admin_session(Some(&format!("{now}.{sig}"))));
+        assert!(!keys.is_admin_session(Some("garbage")));
+        assert!(!keys.is_admin_session(None));
+        // Another admin token (or key) ends every session.
+        let other = Keys::load_or_create(dir.path(), Some("other")).unwrap();
+        assert!(!other.is_admin_session(Some(&s1)));
     }
 }

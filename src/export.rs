@@ -107,7 +107,8 @@ impl Report {
         })
     }
 
-    /// RFC 4180 CSV, one row per round and option (or word).
+    /// RFC 4180 CSV, one row per round and option (or word). Text cells are passed through
+    /// [`csv_cell`], so a spreadsheet never runs an attendee's word as a formula.
     pub fn to_csv(&self) -> String {
         let mut w = csv::Writer::from_writer(Vec::new());
         let kind = serde_json::to_value(self.kind)
@@ -131,19 +132,52 @@ impl Report {
             for row in &r.rows {
                 w.write_record([
                     self.poll.as_str(),
-                    &self.question,
+                    &csv_cell(&self.question),
                     &kind,
                     &r.round.to_string(),
                     r.opened_at.as_deref().unwrap_or(""),
                     r.closed_at.as_deref().unwrap_or(""),
                     &r.voters.to_string(),
                     &row.index.to_string(),
-                    &row.label,
+                    &csv_cell(&row.label),
                     &row.count.to_string(),
                 ])
                 .expect("in-memory write");
             }
         }
         String::from_utf8(w.into_inner().expect("in-memory flush")).expect("utf-8 in, utf-8 out")
+    }
+}
+
+/// OWASP's rule against CSV injection: a cell that a spreadsheet would read as a formula (it
+/// starts with `=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading `'`, which makes
+/// spreadsheets show it as text. Use it on every cell that holds text someone typed.
+pub fn csv_cell(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}").into()
+    } else {
+        text.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_a_spreadsheet_would_run_as_formulas_are_neutralised() {
+        for bad in [
+            "=HYPERLINK(\"http://x\",\"x\")",
+            "+1+1",
+            "-2+3",
+            "@SUM(A1)",
+            "\t=1",
+            "\r=1",
+        ] {
+            assert_eq!(csv_cell(bad), format!("'{bad}"));
+        }
+        for fine in ["rust", "a=b", "", "'quoted", "ünïcode", "1+1"] {
+            assert_eq!(csv_cell(fine), fine);
+        }
     }
 }

@@ -31,6 +31,10 @@ pub enum StoreError {
     Db(#[from] redb::Error),
     #[error("tally database is already in use by another livepoll process ({0})")]
     InUse(String),
+    #[error(
+        "the tally database {path} is damaged ({reason}); delete {path}: it is rebuilt from Kafka on the next start"
+    )]
+    Damaged { path: String, reason: String },
 }
 
 macro_rules! from_redb {
@@ -80,23 +84,77 @@ pub struct TallyStore {
 }
 
 impl TallyStore {
-    /// Opens (or creates) the database file. Fails clearly if another process holds it.
+    /// Opens (or creates) the database file. Fails clearly if another process holds it, and
+    /// with [`StoreError::Damaged`] (one line saying how to recover) if the file is damaged:
+    /// redb may panic on a damaged file, and that panic is caught and kept off stderr here.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = match Database::create(path) {
-            Ok(db) => db,
-            Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
-                return Err(StoreError::InUse(path.display().to_string()));
-            }
-            Err(e) => return Err(e.into()),
+        use std::panic::{AssertUnwindSafe, catch_unwind};
+
+        fn open_tables(path: &Path) -> Result<Database, StoreError> {
+            // Verifying every page's checksum on open turns a damaged file into an error here,
+            // at start, instead of a panic in the middle of an event.
+            let opened = redb::Builder::new()
+                .set_check_integrity_on_open(true)
+                .create(path);
+            let db = match opened {
+                Ok(db) => db,
+                Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+                    return Err(StoreError::InUse(path.display().to_string()));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let tx = db.begin_write()?;
+            tx.open_table(POLLS)?;
+            tx.open_table(META)?;
+            tx.open_table(BALLOTS)?;
+            tx.open_table(TALLIES)?;
+            tx.open_table(OFFSETS)?;
+            tx.commit()?;
+            Ok(db)
+        }
+
+        thread_local!(static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
+        static HOOK: std::sync::Once = std::sync::Once::new();
+        HOOK.call_once(|| {
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                if !QUIET.with(|q| q.get()) {
+                    previous(info);
+                }
+            }));
+        });
+
+        QUIET.with(|q| q.set(true));
+        let opened = catch_unwind(AssertUnwindSafe(|| open_tables(path)));
+        QUIET.with(|q| q.set(false));
+        let damaged = |reason: String| StoreError::Damaged {
+            path: path.display().to_string(),
+            reason,
         };
-        let tx = db.begin_write()?;
-        tx.open_table(POLLS)?;
-        tx.open_table(META)?;
-        tx.open_table(BALLOTS)?;
-        tx.open_table(TALLIES)?;
-        tx.open_table(OFFSETS)?;
-        tx.commit()?;
-        Ok(TallyStore { db })
+        match opened {
+            Ok(Ok(db)) => Ok(TallyStore { db }),
+            // Not being allowed to read the file, or a full disk, is not damage.
+            Ok(Err(StoreError::Db(redb::Error::Io(e))))
+                if !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData
+                ) =>
+            {
+                Err(StoreError::Db(redb::Error::Io(e)))
+            }
+            Ok(Err(StoreError::Db(e))) => Err(damaged(e.to_string())),
+            Ok(Err(e)) => Err(e),
+            Err(panic) => {
+                let reason = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("redb panicked while opening it");
+                Err(damaged(
+                    reason.lines().next().unwrap_or_default().to_string(),
+                ))
+            }
+        }
     }
 
     pub fn load_polls(&self) -> Result<Polls, StoreError> {
@@ -111,6 +169,9 @@ impl TallyStore {
         let meta = tx.open_table(META)?;
         if let Some(v) = meta.get("screen")? {
             polls.screen = serde_json::from_slice(v.value()).unwrap_or(None);
+        }
+        if let Some(v) = meta.get("order")? {
+            polls.order = serde_json::from_slice(v.value()).unwrap_or_default();
         }
         Ok(polls)
     }
@@ -165,9 +226,6 @@ impl TallyStore {
                         changed_polls.extend(state.apply(env, offset));
                     }
                     Event::Vote(v) => {
-        if let Some(v) = meta.get("order")? {
-            polls.order = serde_json::from_slice(v.value()).unwrap_or_default();
-        }
                         let bkey = (v.poll.as_str(), v.uid, v.round, v.voter.as_str());
                         let bytes = serde_json::to_vec(&v.ballot).expect("ballot serialises");
                         let previous = ballots
@@ -302,6 +360,7 @@ mod tests {
             scale: None,
             visibility: Visibility::Always,
             duration_secs: None,
+            labels: None,
         };
         let batch = vec![
             poll_rec(
@@ -309,6 +368,7 @@ mod tests {
                 PollEvent::Created {
                     id: "p".into(),
                     def,
+                    after: None,
                 },
             ),
             vote_rec(0, "v1", 0),
@@ -329,5 +389,3 @@ mod tests {
         assert!(store.load_polls().unwrap().live("p").is_some());
     }
 }
-            labels: None,
-                    after: None,

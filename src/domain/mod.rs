@@ -4,4 +4,5 @@ pub mod events;
 pub mod poll;
 pub mod polls;
 pub mod tally;
+pub mod text;
 pub mod vote;

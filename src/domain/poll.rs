@@ -84,6 +84,7 @@ impl PollDef {
                 "id {id:?} must be 1-40 characters of a-z, 0-9 and '-'"
             ));
         }
+        super::text::clean_texts(&mut self.question, &mut self.options);
         self.question = self.question.trim().to_string();
         let q = self.question.chars().count();
         if !(1..=MAX_QUESTION_CHARS).contains(&q) {
@@ -113,10 +114,10 @@ impl PollDef {
                 if self.scale.is_some() {
                     return Err("scale applies only to rating polls".into());
                 }
-                if self.kind == Kind::Single {
                 if self.labels.is_some() {
                     return Err("labels apply only to rating polls".into());
                 }
+                if self.kind == Kind::Single {
                     if self.max_choices.is_some() {
                         return Err("max_choices applies only to multiple-choice polls".into());
                     }
@@ -140,7 +141,6 @@ impl PollDef {
                     return Err(format!("scale must be 2-10 (got {s})"));
                 }
                 self.scale = Some(s);
-            }
                 if let Some(labels) = &mut self.labels {
                     for l in labels.iter_mut() {
                         *l = l.trim().to_string();
@@ -157,6 +157,7 @@ impl PollDef {
                         ));
                     }
                 }
+            }
             Kind::Wordcloud => {
                 if !self.options.is_empty() {
                     return Err("a wordcloud poll takes no options".into());
@@ -212,10 +213,10 @@ pub struct PollRecord {
     pub closes_at: Option<u64>,
     pub rounds: Vec<RoundInfo>,
     pub deleted: bool,
-}
     /// The organiser revealed this round's results to everyone, whatever the visibility.
     #[serde(default)]
     pub revealed: bool,
+}
 
 /// Why an admin command cannot be applied now (a 409).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -238,8 +239,8 @@ impl PollRecord {
                 closed_at: None,
             }],
             deleted: false,
-        }
             revealed: false,
+        }
     }
 
     /// True if the poll takes votes at `now` (open and not past its timer).
@@ -286,7 +287,6 @@ impl PollRecord {
         }
     }
 
-    pub fn close(&mut self, at: u64) {
     /// Starts the timer of an open poll that has a duration and no running timer.
     pub fn start_timer(&mut self, at: u64) {
         if self.state == State::Open && self.closes_at.is_none() {
@@ -294,6 +294,7 @@ impl PollRecord {
         }
     }
 
+    pub fn close(&mut self, at: u64) {
         if self.check_close().is_err() {
             return;
         }
@@ -314,8 +315,8 @@ impl PollRecord {
             r.closed_at = Some(at);
         }
         self.round += 1;
-        let open = self.state == State::Open;
         self.revealed = false;
+        let open = self.state == State::Open;
         self.rounds.push(RoundInfo {
             round: self.round,
             started_at: at,
@@ -352,15 +353,14 @@ impl PollRecord {
                 "people have voted in this round: the number of options cannot change (fix the texts, or reset first)".into(),
             ));
         }
-    }
         Ok(())
+    }
 
     pub fn update(&mut self, def: PollDef) {
         if self.check_edit().is_ok() {
             self.def = def;
         }
     }
-}
 
     /// Applies a text fix (PATCH) to a poll in any state. The kind never changes here, so the
     /// fold stays valid for ballots already cast; intake refused anything else.
@@ -372,6 +372,7 @@ impl PollRecord {
             self.def.max_choices = def.max_choices;
         }
     }
+}
 
 #[cfg(test)]
 mod tests {
@@ -387,8 +388,8 @@ mod tests {
             scale: None,
             visibility: Visibility::Always,
             duration_secs: None,
-        }
             labels: None,
+        }
     }
 
     #[test]
@@ -447,7 +448,6 @@ mod tests {
         assert_eq!(p.state, State::Open);
         assert_eq!(p.rounds[1].opened_at, Some(5000));
     }
-}
 
     #[test]
     fn a_timer_runs_only_once_the_poll_is_presented() {
@@ -493,3 +493,4 @@ mod tests {
         s.labels = Some(vec!["a".into(), "b".into()]);
         assert!(s.validate().unwrap_err().contains("labels"));
     }
+}

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::poll::{Kind, PollDef};
+use super::text::strip_invisible;
 
 /// The body of `POST /api/polls/{id}/votes`: exactly one of the fields, matching the poll kind.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -29,12 +30,14 @@ pub enum Ballot {
 pub const MAX_TEXT_CHARS: usize = 40;
 
 /// Normalises free text for a word cloud: trimmed, inner whitespace collapsed, lower-cased
-/// (Unicode-aware), control characters removed. `None` if nothing is left or it is too long.
+/// (Unicode-aware), control characters separating words, invisible and direction-changing
+/// characters removed ([`strip_invisible`]). An error if nothing is left or it is too long.
 pub fn normalise_text(raw: &str) -> Result<String, String> {
-    let cleaned: String = raw
+    let spaced: String = raw
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
+    let cleaned = strip_invisible(&spaced);
     let words: Vec<&str> = cleaned.split_whitespace().collect();
     let joined = words.join(" ").to_lowercase();
     let n = joined.chars().count();
@@ -159,10 +162,10 @@ mod tests {
             scale: (kind == Kind::Rating).then_some(5),
             visibility: Visibility::Always,
             duration_secs: None,
+            labels: None,
         }
     }
 
-            labels: None,
     fn body(json: &str) -> VoteBody {
         serde_json::from_str(json).unwrap()
     }
@@ -207,5 +210,23 @@ mod tests {
         );
         assert!(e(r#"{"choice":1,"rating":2}"#, Kind::Single).contains("expects"));
         assert!(serde_json::from_str::<VoteBody>(r#"{"choise":1}"#).is_err());
+    }
+
+    #[test]
+    fn words_that_look_the_same_count_as_the_same() {
+        let t = |j: &str| body(j).into_ballot(&def(Kind::Wordcloud));
+        let rust = Ok(Ballot::Text("rust".into()));
+        assert_eq!(t(r#"{"text":"ru\u200bst"}"#), rust);
+        assert_eq!(t(r#"{"text":"\u202eRUST\u202c"}"#), rust);
+        assert_eq!(t(r#"{"text":"\ufeffrust\u2060"}"#), rust);
+        assert!(
+            t(r#"{"text":"\u200b\u200d\u202e"}"#)
+                .unwrap_err()
+                .contains("empty")
+        );
+        assert_eq!(
+            t(r#"{"text":"👩‍💻 Ferris 🦀"}"#),
+            Ok(Ballot::Text("👩\u{200d}💻 ferris 🦀".into()))
+        );
     }
 }

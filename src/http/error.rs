@@ -15,6 +15,9 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0}")]
     Unauthorized(String),
+    /// A state-changing request that another web page made a browser send (see `origin.rs`).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -34,6 +37,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
@@ -56,6 +60,10 @@ pub fn error_reply(status: StatusCode, code: &str, message: &str) -> warp::reply
 }
 
 /// Maps every rejection to a JSON error.
+///
+/// A request rejected by several routes carries all their rejections; the one that says most
+/// about this request wins: ours (a route matched and refused), then what is wrong with the
+/// request itself, then 405 (another method would match), then 404.
 pub async fn recover(err: Rejection) -> Result<warp::reply::Response, Infallible> {
     if let Some(e) = err.find::<ApiError>() {
         let (status, code) = e.status_and_code();
@@ -67,6 +75,8 @@ pub async fn recover(err: Rejection) -> Result<warp::reply::Response, Infallible
             "not_found",
             "no such page or endpoint".to_string(),
         )
+    } else if let Some(e) = err.find::<reject::InvalidQuery>() {
+        (StatusCode::BAD_REQUEST, "bad_request", e.to_string())
     } else if err.find::<reject::PayloadTooLarge>().is_some() {
         (
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -91,16 +101,18 @@ pub async fn recover(err: Rejection) -> Result<warp::reply::Response, Infallible
             "bad_request",
             "send JSON".to_string(),
         )
+    } else if let Some(e) = err.find::<reject::InvalidHeader>() {
+        (StatusCode::BAD_REQUEST, "bad_request", e.to_string())
+    } else if let Some(e) = err.find::<reject::MissingHeader>() {
+        (StatusCode::BAD_REQUEST, "bad_request", e.to_string())
+    } else if let Some(e) = err.find::<reject::MissingCookie>() {
+        (StatusCode::BAD_REQUEST, "bad_request", e.to_string())
     } else if err.find::<reject::MethodNotAllowed>().is_some() {
         (
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
             "method not allowed".to_string(),
         )
-    } else if let Some(e) = err.find::<reject::InvalidHeader>() {
-        (StatusCode::BAD_REQUEST, "bad_request", e.to_string())
-    } else if let Some(e) = err.find::<reject::MissingHeader>() {
-        (StatusCode::BAD_REQUEST, "bad_request", e.to_string())
     } else {
         tracing::warn!("unhandled rejection: {err:?}");
         (

@@ -2,14 +2,22 @@
 
 pub mod error;
 mod events;
+mod origin;
 mod pages;
 pub mod polls_api;
-mod votes;
 mod present_api;
 pub mod server;
+mod votes;
 
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::BufMut;
+use futures::StreamExt;
 use warp::Filter;
 use warp::filters::BoxedFilter;
+use warp::http::HeaderMap;
+use warp::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, COOKIE};
 use warp::reply::Response;
 
 use crate::state::AppState;
@@ -19,6 +27,8 @@ use error::ApiError;
 pub const MAX_BODY: u64 = 16 * 1024;
 pub const VOTER_COOKIE: &str = "livepoll_voter";
 pub const ADMIN_COOKIE: &str = "livepoll_admin";
+/// The whole request body must arrive within this long, or the request gets 400.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub fn with_state(
     state: AppState,
@@ -26,14 +36,16 @@ pub fn with_state(
     warp::any().map(move || state.clone())
 }
 
-/// Requires `Authorization: Bearer ADMIN_TOKEN`; 401 otherwise.
+/// Requires `Authorization: Bearer ADMIN_TOKEN` or the admin session cookie; 401 otherwise.
+/// The cookie is safe here because [`origin::same_origin`] refuses state-changing requests
+/// that other pages make a browser send.
 pub fn admin(
     state: AppState,
 ) -> impl Filter<Extract = (AppState,), Error = warp::Rejection> + Clone {
     with_state(state)
-        .and(warp::header::optional::<String>("authorization"))
-        .and_then(|state: AppState, auth: Option<String>| async move {
-            if state.keys.is_admin_bearer(auth.as_deref()) {
+        .and(warp::header::headers_cloned())
+        .and_then(|state: AppState, headers: HeaderMap| async move {
+            if admin_in(&state, &headers) {
                 Ok(state)
             } else {
                 Err(warp::reject::custom(ApiError::Unauthorized(
@@ -48,21 +60,54 @@ pub fn is_admin(
     state: AppState,
 ) -> impl Filter<Extract = (bool,), Error = warp::Rejection> + Clone {
     with_state(state)
-        .and(warp::header::optional::<String>("authorization"))
-        .and(warp::cookie::optional::<String>(ADMIN_COOKIE))
-        .map(
-            |state: AppState, auth: Option<String>, cookie: Option<String>| {
-                state.keys.is_admin_bearer(auth.as_deref())
-                    || state.keys.is_admin_session(cookie.as_deref())
-            },
-        )
+        .and(warp::header::headers_cloned())
+        .and_then(|state: AppState, headers: HeaderMap| async move {
+            Ok::<_, warp::Rejection>(admin_in(&state, &headers))
+        })
+}
+
+/// Headers are read as bytes: a header that is not ASCII counts as absent instead of turning
+/// into a rejection that another route's 405 would hide.
+fn admin_in(state: &AppState, headers: &HeaderMap) -> bool {
+    let bearer = headers.get(AUTHORIZATION).map(|v| v.as_bytes());
+    state.keys.is_admin_bearer(bearer)
+        || state
+            .keys
+            .is_admin_session(cookie(headers, ADMIN_COOKIE).as_deref())
+}
+
+/// The value of cookie `name`, if the request carries it.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|b| *b == b';'))
+        .filter_map(|pair| std::str::from_utf8(pair).ok()?.split_once('='))
+        .find(|(k, _)| k.trim() == name)
+        .map(|(_, v)| v.trim().trim_matches('"').to_string())
 }
 
 /// The raw voter token from the header or the cookie, if any.
 fn voter_token() -> impl Filter<Extract = (Option<String>,), Error = warp::Rejection> + Clone {
-    warp::header::optional::<String>("x-livepoll-voter")
-        .and(warp::cookie::optional::<String>(VOTER_COOKIE))
-        .map(|h: Option<String>, c: Option<String>| h.or(c))
+    warp::header::headers_cloned().and_then(|h: HeaderMap| async move {
+        let token = h
+            .get("x-livepoll-voter")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .or_else(|| cookie(&h, VOTER_COOKIE));
+        Ok::<_, warp::Rejection>(token)
+    })
+}
+
+/// The client's address (the TCP peer), set by [`server`] on every request.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub SocketAddr);
+
+/// The client's address; `None` only for requests that did not come through [`server`]
+/// (`warp::test`). Use this, not `warp::addr::remote()`, which livepoll's server does not fill.
+pub fn client_addr()
+-> impl Filter<Extract = (Option<SocketAddr>,), Error = std::convert::Infallible> + Clone {
+    warp::ext::optional::<ClientAddr>().map(|a: Option<ClientAddr>| a.map(|a| a.0))
 }
 
 /// The verified voter id, if the request carries a valid token (never rejects).
@@ -95,16 +140,42 @@ pub fn voter(state: AppState) -> impl Filter<Extract = (String,), Error = warp::
         })
 }
 
-/// A JSON body of at most [`MAX_BODY`] bytes, parsed with a clear 400 on failure.
+/// A JSON body of at most [`MAX_BODY`] bytes, parsed with a clear 400 on failure. A body that
+/// ends before its Content-Length, or does not arrive within [`BODY_READ_TIMEOUT`], is a 400 too.
 pub fn json_body<T: serde::de::DeserializeOwned + Send>()
 -> impl Filter<Extract = (T,), Error = warp::Rejection> + Clone {
     warp::body::content_length_limit(MAX_BODY)
-        .and(warp::body::bytes())
-        .and_then(|bytes: bytes::Bytes| async move {
+        .and(warp::body::stream())
+        .and_then(|body| async move {
+            let bytes = match tokio::time::timeout(BODY_READ_TIMEOUT, read_body(body)).await {
+                Ok(Ok(bytes)) => bytes,
+                Ok(Err(e)) => {
+                    return Err(warp::reject::custom(ApiError::BadRequest(format!(
+                        "the request body ended before its Content-Length: {e}"
+                    ))));
+                }
+                Err(_) => {
+                    return Err(warp::reject::custom(ApiError::BadRequest(format!(
+                        "the request body did not arrive within {} s",
+                        BODY_READ_TIMEOUT.as_secs()
+                    ))));
+                }
+            };
             serde_json::from_slice::<T>(&bytes).map_err(|e| {
                 warp::reject::custom(ApiError::BadRequest(format!("invalid JSON body: {e}")))
             })
         })
+}
+
+async fn read_body<B: bytes::Buf>(
+    body: impl futures::Stream<Item = Result<B, warp::Error>>,
+) -> Result<Vec<u8>, warp::Error> {
+    let mut body = std::pin::pin!(body);
+    let mut out = Vec::new();
+    while let Some(chunk) = body.next().await {
+        out.put(chunk?);
+    }
+    Ok(out)
 }
 
 pub fn json_reply<T: serde::Serialize>(status: warp::http::StatusCode, body: &T) -> Response {
@@ -114,21 +185,39 @@ pub fn json_reply<T: serde::Serialize>(status: warp::http::StatusCode, body: &T)
 
 /// Every route of the server.
 pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
+    let guard = origin::same_origin(&state.public_url);
     let api = polls_api::routes(state.clone())
+        .or(present_api::routes(state.clone()))
+        .unify()
         .or(votes::routes(state.clone()))
         .unify()
         .or(events::routes(state.clone()))
         .unify()
         .or(pages::routes(state))
         .unify();
-    api.recover(error::recover)
+    guard
+        .and(api)
+        .recover(error::recover)
         .unify()
-        .with(warp::reply::with::header(
-            "x-content-type-options",
-            "nosniff",
-        ))
-        .map(|r| -> Response { warp::Reply::into_response(r) })
+        .map(|r| -> Response { common_headers(warp::Reply::into_response(r)) })
         .boxed()
 }
-        .or(present_api::routes(state.clone()))
-        .unify()
+
+/// Headers every response carries; API answers (JSON, CSV) are never stored by caches.
+fn common_headers(mut res: Response) -> Response {
+    use warp::http::HeaderValue;
+    let is_data = res.headers().get(CONTENT_TYPE).is_some_and(|ct| {
+        let ct = ct.as_bytes();
+        ct.starts_with(b"application/json") || ct.starts_with(b"text/csv")
+    });
+    let h = res.headers_mut();
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    if is_data {
+        h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    res
+}

@@ -3,11 +3,12 @@
 
 use warp::Filter;
 use warp::filters::BoxedFilter;
-use warp::http::StatusCode;
+use warp::http::{HeaderMap, StatusCode};
 use warp::reply::{Reply, Response};
 
 use super::error::ApiError;
-use super::{ADMIN_COOKIE, VOTER_COOKIE, admin, json_body, json_reply, voter, with_state};
+use super::{ADMIN_COOKIE, VOTER_COOKIE, admin, cookie, json_body, json_reply, voter, with_state};
+use crate::auth::ADMIN_SESSION_TTL;
 use crate::domain::events::{SCHEMA_VERSION, VoteEvent};
 use crate::domain::vote::VoteBody;
 use crate::state::{AppState, now_ms};
@@ -16,15 +17,16 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     let session = warp::path!("api" / "session")
         .and(warp::post())
         .and(with_state(state.clone()))
-        .and(warp::cookie::optional::<String>(VOTER_COOKIE))
-        .map(session);
+        .and(warp::header::headers_cloned())
+        .map(|state: AppState, headers: HeaderMap| session(state, cookie(&headers, VOTER_COOKIE)));
     let admin_session = warp::path!("api" / "admin" / "session")
         .and(warp::post())
         .and(admin(state.clone()))
         .map(|s: AppState| {
             let cookie = format!(
-                "{ADMIN_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict",
-                s.keys.admin_session()
+                "{ADMIN_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+                s.keys.issue_admin_session(),
+                ADMIN_SESSION_TTL.as_secs()
             );
             with_cookie(StatusCode::NO_CONTENT.into_response(), &cookie)
         });
