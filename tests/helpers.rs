@@ -446,3 +446,31 @@ pub fn pid_alive(pid: i32) -> bool {
         Err(_) => true,
     }
 }
+
+/// An app on the shared broker, served with these connection limits (short timeouts, a small
+/// per-client cap) instead of the defaults.
+pub async fn spawn_app_with_limits(limits: livepoll::http::server::ConnLimits) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let args = serve_args(&shared_broker().bootstrap(), dir.path(), &unique_prefix());
+    let data_dir = args.broker.data_dir.clone();
+    let prefix = args.topic_prefix.clone();
+    let brokers = args.brokers.clone().unwrap_or_default();
+    let app = Application::build(args).await.expect("app builds");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(app.run_with(
+        async move {
+            let _ = rx.await;
+        },
+        limits,
+    ));
+    TestApp {
+        api: Api::new(base),
+        data_dir,
+        prefix,
+        brokers,
+        stop: Some(tx),
+        task: Some(task),
+        _dir: Some(dir),
+    }
+}

@@ -4,6 +4,7 @@
 mod broker;
 mod browser;
 mod console;
+mod harden;
 mod helpers;
 mod polls;
 mod present;
