@@ -29,9 +29,10 @@ pub enum Ballot {
 
 pub const MAX_TEXT_CHARS: usize = 40;
 
-/// Normalises free text for a word cloud: trimmed, inner whitespace collapsed, lower-cased
-/// (Unicode-aware), control characters separating words, invisible and direction-changing
-/// characters removed ([`strip_invisible`]). An error if nothing is left or it is too long.
+/// Normalises free text for a word cloud: trimmed, inner whitespace collapsed, case kept (the
+/// tally groups words case-insensitively and shows the most common spelling), control
+/// characters separating words, invisible and direction-changing characters removed
+/// ([`strip_invisible`]). An error if nothing is left or it is too long.
 pub fn normalise_text(raw: &str) -> Result<String, String> {
     let spaced: String = raw
         .chars()
@@ -39,7 +40,7 @@ pub fn normalise_text(raw: &str) -> Result<String, String> {
         .collect();
     let cleaned = strip_invisible(&spaced);
     let words: Vec<&str> = cleaned.split_whitespace().collect();
-    let joined = words.join(" ").to_lowercase();
+    let joined = words.join(" ");
     let n = joined.chars().count();
     if n == 0 {
         return Err("text must not be empty".into());
@@ -186,7 +187,7 @@ mod tests {
         );
         assert_eq!(
             body(r#"{"text":"  Ünïcode\tRUST  "}"#).into_ballot(&def(Kind::Wordcloud)),
-            Ok(Ballot::Text("ünïcode rust".into()))
+            Ok(Ballot::Text("Ünïcode RUST".into()))
         );
     }
 
@@ -217,7 +218,10 @@ mod tests {
         let t = |j: &str| body(j).into_ballot(&def(Kind::Wordcloud));
         let rust = Ok(Ballot::Text("rust".into()));
         assert_eq!(t(r#"{"text":"ru\u200bst"}"#), rust);
-        assert_eq!(t(r#"{"text":"\u202eRUST\u202c"}"#), rust);
+        assert_eq!(
+            t(r#"{"text":"\u202eRUST\u202c"}"#),
+            Ok(Ballot::Text("RUST".into()))
+        );
         assert_eq!(t(r#"{"text":"\ufeffrust\u2060"}"#), rust);
         assert!(
             t(r#"{"text":"\u200b\u200d\u202e"}"#)
@@ -226,7 +230,7 @@ mod tests {
         );
         assert_eq!(
             t(r#"{"text":"👩‍💻 Ferris 🦀"}"#),
-            Ok(Ballot::Text("👩\u{200d}💻 ferris 🦀".into()))
+            Ok(Ballot::Text("👩\u{200d}💻 Ferris 🦀".into()))
         );
     }
 }
