@@ -212,13 +212,17 @@ async fn an_sse_client_sees_a_vote_within_a_blink() {
     assert_eq!(res.headers()["content-type"], "text/event-stream");
     let mut stream = res.bytes_stream();
     let mut buf = String::new();
-    // The current state comes first.
-    while !buf.contains("event:results") {
+    // The current state comes first: polls with their results, then what is on air.
+    while !buf.contains("event:screen") {
         buf.push_str(&String::from_utf8_lossy(
             &stream.next().await.unwrap().unwrap(),
         ));
     }
-    assert!(buf.contains("event:poll") && buf.contains("event:screen"));
+    assert!(buf.contains("event:poll") && buf.contains("event:results"));
+    assert!(
+        buf.find("event:poll") < buf.find("event:screen"),
+        "a page learns the poll's state before it is put on air"
+    );
     buf.clear();
     let voter = app.session().await;
     let t0 = Instant::now();

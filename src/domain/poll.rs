@@ -143,7 +143,7 @@ impl PollDef {
                 self.scale = Some(s);
                 if let Some(labels) = &mut self.labels {
                     for l in labels.iter_mut() {
-                        *l = l.trim().to_string();
+                        *l = super::text::strip_invisible(l).trim().to_string();
                     }
                     if labels.iter().all(String::is_empty) {
                         self.labels = None;
@@ -485,7 +485,7 @@ mod tests {
     fn rating_labels_are_two_short_texts() {
         let mut r = def(Kind::Rating);
         r.options.clear();
-        r.labels = Some(vec![" poor ".into(), "excellent".into()]);
+        r.labels = Some(vec![" poor\u{202e} ".into(), "excellent".into()]);
         assert_eq!(r.clone().validate().unwrap().labels.unwrap()[0], "poor");
         r.labels = Some(vec!["only one".into()]);
         assert!(r.clone().validate().unwrap_err().contains("labels"));
