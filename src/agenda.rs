@@ -9,9 +9,9 @@ use anyhow::Context;
 use serde::Deserialize;
 use sha2::Digest;
 
-use crate::app::ConfigError;
+use crate::cli::ConfigError;
 use crate::domain::poll::PollDef;
-use crate::http::polls_api::create_poll;
+use crate::service;
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -76,7 +76,7 @@ pub async fn preload(state: &AppState, path: &Path) -> anyhow::Result<()> {
         if state.polls().by_id.contains_key(&id) {
             continue;
         }
-        create_poll(state, def)
+        service::polls::create(state, def, None)
             .await
             .map_err(|e| anyhow::anyhow!("preloading poll {id}: {e}"))?;
         created += 1;

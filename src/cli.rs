@@ -5,6 +5,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// A startup failure that is the user's to fix (exit code 2) rather than a runtime fault.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "livepoll",
@@ -38,7 +43,7 @@ pub enum Command {
     },
     /// Baselines and loads for scripts/bench.sh (raw Kafka produce/consume, SSE streams).
     #[command(subcommand, hide = true)]
-    Bench(crate::bench::BenchCommand),
+    Bench(crate::tools::bench::BenchCommand),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -22,8 +22,8 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Export(args) => export(args).await,
-        Command::Simulate(args) => crate::simulate::run(args).await,
-        Command::Bench(cmd) => crate::bench::run(cmd).await,
+        Command::Simulate(args) => crate::tools::simulate::run(args).await,
+        Command::Bench(cmd) => crate::tools::bench::run(cmd).await,
     }
 }
 

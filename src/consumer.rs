@@ -24,8 +24,16 @@ use crate::store::{Consumed, Event, Polls, TallyStore};
 /// Largest number of records applied in one redb transaction.
 pub const MAX_BATCH: usize = 20_000;
 
-/// A consumed record before decoding: topic, partition, offset, payload.
-type Raw = (Arc<str>, i32, i64, Option<Vec<u8>>);
+/// Which of livepoll's topics a record came from: decoding and routing match on it, so a new
+/// topic is a new variant that the compiler makes every match handle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopicKind {
+    Polls,
+    Votes,
+}
+
+/// A consumed record before decoding: topic, its name, partition, offset, payload.
+type Raw = (TopicKind, Arc<str>, i32, i64, Option<Vec<u8>>);
 
 /// What the rest of the app sees of the consumer.
 #[derive(Clone)]
@@ -131,13 +139,17 @@ impl TallyConsumer {
             };
             let mut raw = Vec::with_capacity(256);
             let push = |raw: &mut Vec<Raw>, m: &rdkafka::message::BorrowedMessage<'_>| {
-                let topic = if m.topic() == &*votes {
-                    votes.clone()
+                let (kind, name) = if m.topic() == &*votes {
+                    (TopicKind::Votes, votes.clone())
+                } else if m.topic() == &*polls {
+                    (TopicKind::Polls, polls.clone())
                 } else {
-                    polls.clone()
+                    tracing::warn!(topic = m.topic(), "a record from a topic never assigned");
+                    return;
                 };
                 raw.push((
-                    topic,
+                    kind,
+                    name,
                     m.partition(),
                     m.offset(),
                     m.payload().map(<[u8]>::to_vec),
@@ -157,15 +169,16 @@ impl TallyConsumer {
                     _ => break,
                 }
             }
-            self.apply(raw, &polls, &cancel).await;
+            self.apply(raw, &cancel).await;
         }
     }
 
-    async fn apply(&self, raw: Vec<Raw>, polls_topic: &Arc<str>, cancel: &CancellationToken) {
+    async fn apply(&self, raw: Vec<Raw>, cancel: &CancellationToken) {
+        let polls_topic = self.topics.polls.as_str();
         let batch: Arc<Vec<Consumed>> = Arc::new(
             raw.into_iter()
-                .map(|(topic, partition, offset, payload)| {
-                    let event = decode(&topic == polls_topic, payload.as_deref());
+                .map(|(kind, topic, partition, offset, payload)| {
+                    let event = decode(kind, payload.as_deref());
                     Consumed {
                         topic,
                         partition,
@@ -189,7 +202,7 @@ impl TallyConsumer {
                     }
                     let mut positions = self.vote_positions.lock().expect("positions lock");
                     for (topic, partition, next) in &outcome.offsets {
-                        if topic == polls_topic {
+                        if &**topic == polls_topic {
                             self.applied_tx.send_replace(*next);
                         } else {
                             positions.insert(*partition, *next);
@@ -215,14 +228,15 @@ impl TallyConsumer {
     }
 }
 
-fn decode(is_poll: bool, payload: Option<&[u8]>) -> Event {
+/// A record that does not decode is skipped (its offset still counts as consumed): it was
+/// never acknowledged by livepoll, so it cannot be an accepted vote or command.
+fn decode(kind: TopicKind, payload: Option<&[u8]>) -> Event {
     let Some(bytes) = payload else {
         return Event::Malformed;
     };
-    let event = if is_poll {
-        serde_json::from_slice::<PollEnvelope>(bytes).map(Event::Poll)
-    } else {
-        serde_json::from_slice::<VoteEvent>(bytes).map(Event::Vote)
+    let event = match kind {
+        TopicKind::Polls => serde_json::from_slice::<PollEnvelope>(bytes).map(Event::Poll),
+        TopicKind::Votes => serde_json::from_slice::<VoteEvent>(bytes).map(Event::Vote),
     };
     event.unwrap_or_else(|e| {
         tracing::warn!("skipping an undecodable record: {e}");

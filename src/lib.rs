@@ -4,7 +4,6 @@
 pub mod agenda;
 pub mod app;
 pub mod auth;
-pub mod bench;
 pub mod broker;
 pub mod cli;
 pub mod commands;
@@ -17,8 +16,9 @@ pub mod kafka;
 pub mod live;
 pub mod qr;
 pub mod ratelimit;
-pub mod simulate;
+pub mod service;
 pub mod state;
 pub mod store;
 pub mod timer;
+pub mod tools;
 pub mod view;

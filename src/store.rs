@@ -35,6 +35,21 @@ pub enum StoreError {
         "the tally database {path} is damaged ({reason}); delete {path}: it is rebuilt from Kafka on the next start"
     )]
     Damaged { path: String, reason: String },
+    /// A stored value that does not decode: never read as absent (a ballot read as absent
+    /// would count its voter twice), so the write that needed it fails and is retried.
+    #[error("the tally database holds an undecodable {what}: {reason}")]
+    Undecodable { what: &'static str, reason: String },
+}
+
+/// Decodes a stored JSON value; an error names what it was.
+fn decode<T: serde::de::DeserializeOwned>(
+    what: &'static str,
+    bytes: &[u8],
+) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Undecodable {
+        what,
+        reason: e.to_string(),
+    })
 }
 
 macro_rules! from_redb {
@@ -162,16 +177,15 @@ impl TallyStore {
         let mut polls = Polls::default();
         for row in tx.open_table(POLLS)?.iter()? {
             let (_, v) = row?;
-            if let Ok(p) = serde_json::from_slice::<PollRecord>(v.value()) {
-                polls.by_id.insert(p.id.clone(), p);
-            }
+            let p: PollRecord = decode("poll", v.value())?;
+            polls.by_id.insert(p.id.clone(), p);
         }
         let meta = tx.open_table(META)?;
         if let Some(v) = meta.get("screen")? {
-            polls.screen = serde_json::from_slice(v.value()).unwrap_or(None);
+            polls.screen = decode("screen", v.value())?;
         }
         if let Some(v) = meta.get("order")? {
-            polls.order = serde_json::from_slice(v.value()).unwrap_or_default();
+            polls.order = decode("agenda order", v.value())?;
         }
         Ok(polls)
     }
@@ -230,14 +244,16 @@ impl TallyStore {
                         let bytes = serde_json::to_vec(&v.ballot).expect("ballot serialises");
                         let previous = ballots
                             .insert(bkey, bytes.as_slice())?
-                            .and_then(|g| serde_json::from_slice::<Ballot>(g.value()).ok());
+                            .map(|g| decode::<Ballot>("ballot", g.value()))
+                            .transpose()?;
                         let tkey = (v.poll.clone(), v.uid, v.round);
                         let tally = match tallies.entry(tkey) {
                             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                             std::collections::hash_map::Entry::Vacant(e) => {
                                 let loaded = tally_table
                                     .get((v.poll.as_str(), v.uid, v.round))?
-                                    .and_then(|g| serde_json::from_slice(g.value()).ok())
+                                    .map(|g| decode("tally", g.value()))
+                                    .transpose()?
                                     .unwrap_or_default();
                                 e.insert(loaded)
                             }
@@ -281,7 +297,8 @@ impl TallyStore {
         let table = tx.open_table(TALLIES)?;
         Ok(table
             .get((poll, uid, round))?
-            .and_then(|g| serde_json::from_slice(g.value()).ok())
+            .map(|g| decode("tally", g.value()))
+            .transpose()?
             .unwrap_or_default())
     }
 
@@ -293,7 +310,8 @@ impl TallyStore {
             .map(|(p, u, r)| {
                 Ok(table
                     .get((p.as_str(), *u, *r))?
-                    .and_then(|g| serde_json::from_slice(g.value()).ok())
+                    .map(|g| decode("tally", g.value()))
+                    .transpose()?
                     .unwrap_or_default())
             })
             .collect()
@@ -309,9 +327,10 @@ impl TallyStore {
     ) -> Result<Option<Ballot>, StoreError> {
         let tx = self.db.begin_read()?;
         let table = tx.open_table(BALLOTS)?;
-        Ok(table
+        table
             .get((poll, uid, round, voter))?
-            .and_then(|g| serde_json::from_slice(g.value()).ok()))
+            .map(|g| decode("ballot", g.value()))
+            .transpose()
     }
 }
 

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::events::PollEvent;
 use crate::domain::poll::State;
 use crate::state::{AppState, now_ms};
 
@@ -32,10 +31,7 @@ async fn close_expired(state: &AppState) {
         .filter_map(|p| p.closes_at.filter(|c| *c <= now).map(|c| (p.id.clone(), c)))
         .collect();
     for (id, at) in expired {
-        if let Err(e) = state
-            .command_at(PollEvent::Closed { id: id.clone() }, at)
-            .await
-        {
+        if let Err(e) = crate::service::polls::close_at(state, &id, at).await {
             tracing::warn!("closing {id} at the end of its timer: {e}");
         }
     }

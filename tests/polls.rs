@@ -239,10 +239,7 @@ async fn visibility_hides_results_from_attendees_but_never_from_admins() {
     };
     for id in &ids {
         let p = as_attendee(id.clone(), Some(voter.clone())).await;
-        assert!(
-            hidden(&p) && p["results_visible"] == false,
-            "{p}"
-        );
+        assert!(hidden(&p) && p["results_visible"] == false, "{p}");
         assert!(app.poll(id).await["results"].is_object(), "admin sees {id}");
         assert_eq!(
             app.vote(&voter, id, json!({"choice": 1})).await,
@@ -360,12 +357,14 @@ async fn an_agenda_is_preloaded_once_as_drafts() {
     args.polls = Some(agenda.into());
     let mut app = spawn_app_with(args.clone()).await;
     let list: Vec<Value> = app.get("/api/polls").await;
-    assert_eq!(list.len(), 4);
+    assert_eq!(list.len(), 5);
     assert!(list.iter().all(|p| p["state"] == "draft"));
+    assert_eq!(list[0]["id"], "warmup", "in the file's order");
+    assert_eq!(list[3]["labels"], json!(["poor", "excellent"]));
     app.stop().await;
     let app = spawn_app_with(args).await;
     let list: Vec<Value> = app.get("/api/polls").await;
-    assert_eq!(list.len(), 4, "a restart with the same file adds nothing");
+    assert_eq!(list.len(), 5, "a restart with the same file adds nothing");
 }
 
 #[tokio::test]

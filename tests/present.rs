@@ -73,7 +73,10 @@ async fn next_and_previous_present_the_agenda_in_the_order_the_organiser_set() {
     assert_eq!(step(&app, "next").await, "c");
     let c = app.poll("c").await;
     assert_eq!(c["state"], "open");
-    assert!(c["closes_at"].as_u64().is_some(), "the timer starts when presented");
+    assert!(
+        c["closes_at"].as_u64().is_some(),
+        "the timer starts when presented"
+    );
     assert_eq!(app.poll("a").await["state"], "draft");
 
     // Next closes what was on air and presents the next one.
@@ -87,8 +90,16 @@ async fn next_and_previous_present_the_agenda_in_the_order_the_organiser_set() {
     assert_eq!(app.poll("c").await["state"], "closed");
     assert_eq!(app.poll("a").await["state"], "closed");
 
-    assert_eq!(step(&app, "previous").await, Value::Null, "before the first");
-    assert_eq!(step(&app, "previous").await, "b", "from idle, Previous is the last");
+    assert_eq!(
+        step(&app, "previous").await,
+        Value::Null,
+        "before the first"
+    );
+    assert_eq!(
+        step(&app, "previous").await,
+        "b",
+        "from idle, Previous is the last"
+    );
     assert_eq!(app.poll("b").await["state"], "open");
     assert_eq!(step(&app, "next").await, Value::Null, "past the last");
     assert_eq!(app.poll("b").await["state"], "closed");
@@ -159,8 +170,14 @@ async fn hidden_results_show_how_many_answered_and_a_reveal_shows_everyone_this_
     // A new round is hidden again.
     app.admin_post("/api/polls/h/reset", None).await;
     let seen: Value = app.get("/api/polls/h").await;
-    assert_eq!((seen["round"].clone(), seen["revealed"].clone()), (json!(2), json!(false)));
-    assert_eq!(seen["results"], json!({"poll": "h", "round": 2, "voters": 0}));
+    assert_eq!(
+        (seen["round"].clone(), seen["revealed"].clone()),
+        (json!(2), json!(false))
+    );
+    assert_eq!(
+        seen["results"],
+        json!({"poll": "h", "round": 2, "voters": 0})
+    );
 }
 
 #[tokio::test]
@@ -175,7 +192,12 @@ async fn the_texts_of_an_open_poll_can_be_fixed_but_not_its_options_count_once_v
     );
     app.wait_results("t", |r| r["voters"] == 1).await;
 
-    let res = patch(&app, "t", json!({"question": "Favourite language?", "options": ["Rust", "Go", "Zig"]})).await;
+    let res = patch(
+        &app,
+        "t",
+        json!({"question": "Favourite language?", "options": ["Rust", "Go", "Zig"]}),
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::OK);
     let p: Value = res.json().await.unwrap();
     assert_eq!(p["question"], "Favourite language?");
@@ -186,7 +208,10 @@ async fn the_texts_of_an_open_poll_can_be_fixed_but_not_its_options_count_once_v
     let refused = [
         (json!({"options": ["Rust", "Go"]}), StatusCode::CONFLICT),
         (json!({"question": ""}), StatusCode::BAD_REQUEST),
-        (json!({"options": ["Rust", "", "Zig"]}), StatusCode::BAD_REQUEST),
+        (
+            json!({"options": ["Rust", "", "Zig"]}),
+            StatusCode::BAD_REQUEST,
+        ),
         (json!({"kind": "rating"}), StatusCode::BAD_REQUEST),
         (json!({"labels": ["low", "high"]}), StatusCode::BAD_REQUEST),
     ];
@@ -201,7 +226,12 @@ async fn the_texts_of_an_open_poll_can_be_fixed_but_not_its_options_count_once_v
     assert_eq!(p["options"], json!(["Rust", "Go", "Zig"]));
 
     // A full edit is still only for drafts.
-    let res = put(&app, "/api/polls/t", json!({"question": "Q", "kind": "single", "options": ["a", "b"]})).await;
+    let res = put(
+        &app,
+        "/api/polls/t",
+        json!({"question": "Q", "kind": "single", "options": ["a", "b"]}),
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::CONFLICT);
     // Before anyone voted in a new round, the number of options may change.
     app.admin_post("/api/polls/t/reset", None).await;
@@ -244,7 +274,11 @@ async fn the_event_title_and_the_agenda_order_survive_a_rebuild_from_kafka() {
     put(&app, "/api/agenda", json!({"order": ["b", "c", "a"]})).await;
     app.admin_post("/api/polls/c/present", None).await;
     let mut app = app;
-    let (dir, prefix, brokers) = (app.data_dir.clone(), app.prefix.clone(), app.brokers.clone());
+    let (dir, prefix, brokers) = (
+        app.data_dir.clone(),
+        app.prefix.clone(),
+        app.brokers.clone(),
+    );
     app.stop().await;
     std::fs::remove_file(dir.join("tallies.redb")).unwrap();
     let mut args = serve_args(&brokers, &dir, &prefix);
@@ -252,5 +286,8 @@ async fn the_event_title_and_the_agenda_order_survive_a_rebuild_from_kafka() {
     let again = spawn_app_with(args).await;
     assert_eq!(ids(&again).await, ["b", "c", "a"]);
     assert_eq!(again.get::<Value>("/api/screen").await["poll"], "c");
-    assert_eq!(again.get::<Value>("/api/info").await["title"], "RustConf night");
+    assert_eq!(
+        again.get::<Value>("/api/info").await["title"],
+        "RustConf night"
+    );
 }

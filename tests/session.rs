@@ -65,11 +65,21 @@ async fn fits(client: &Client, name: &str, vertical: bool) {
 #[tokio::test]
 async fn the_phone_shows_the_current_state_through_every_transition() {
     let app = spawn_app().await;
-    let id = create(&app, json!({"question": "Round trip?", "kind": "single", "options": ["A", "B"]})).await;
+    let id = create(
+        &app,
+        json!({"question": "Round trip?", "kind": "single", "options": ["A", "B"]}),
+    )
+    .await;
     let driver = Driver::start();
     let phone = driver.browser(Viewport::Phone).await;
     phone.goto(&app.url("/")).await.unwrap();
-    wait_js(&phone, "waiting", "return !document.getElementById('waiting').hidden;", vec![]).await;
+    wait_js(
+        &phone,
+        "waiting",
+        "return !document.getElementById('waiting').hidden;",
+        vec![],
+    )
+    .await;
 
     // A draft on air, then opened.
     app.put_on_air(Some(&id)).await;
@@ -84,7 +94,13 @@ async fn the_phone_shows_the_current_state_through_every_transition() {
     admin_ok(&app, &format!("/api/polls/{id}/close")).await;
     wait_phone(&phone, "Voting is closed. Your vote was counted.", false).await;
     admin_ok(&app, &format!("/api/polls/{id}/reset")).await;
-    wait_js(&phone, "round 2 without a ballot", "return document.querySelectorAll('#form button[aria-pressed=true]').length === 0;", vec![]).await;
+    wait_js(
+        &phone,
+        "round 2 without a ballot",
+        "return document.querySelectorAll('#form button[aria-pressed=true]').length === 0;",
+        vec![],
+    )
+    .await;
     wait_phone(&phone, "Voting is closed.", false).await;
     admin_ok(&app, &format!("/api/polls/{id}/open")).await;
     wait_phone(&phone, "", true).await;
@@ -110,11 +126,21 @@ async fn the_phone_shows_the_current_state_through_every_transition() {
     wait_phone(&phone, "", true).await;
     wait_contains(&phone, "#countdown", "left").await;
     wait_phone(&phone, "Voting is closed.", false).await;
-    assert_eq!(app.poll(&id).await["state"], "closed", "presenting closed the poll that was on air");
+    assert_eq!(
+        app.poll(&id).await["state"],
+        "closed",
+        "presenting closed the poll that was on air"
+    );
 
     // Off air and back on air.
     app.put_on_air(None).await;
-    wait_js(&phone, "waiting", "return !document.getElementById('waiting').hidden;", vec![]).await;
+    wait_js(
+        &phone,
+        "waiting",
+        "return !document.getElementById('waiting').hidden;",
+        vec![],
+    )
+    .await;
     admin_ok(&app, &format!("/api/polls/{id}/open")).await;
     app.put_on_air(Some(&id)).await;
     wait_text(&phone, "#question", "Round trip?").await;
@@ -132,7 +158,13 @@ async fn the_phone_shows_the_current_state_through_every_transition() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    wait_js(&phone, "waiting after delete", "return !document.getElementById('waiting').hidden;", vec![]).await;
+    wait_js(
+        &phone,
+        "waiting after delete",
+        "return !document.getElementById('waiting').hidden;",
+        vec![],
+    )
+    .await;
     phone.close().await.unwrap();
 }
 
@@ -209,7 +241,13 @@ async fn hidden_results_show_the_count_live_and_a_signed_in_screen_reveals_them(
         .await
         .unwrap();
     wait_text(&screen, "#question", "Secret ballot?").await;
-    wait_js(&screen, "the fragment removed", "return location.hash === '';", vec![]).await;
+    wait_js(
+        &screen,
+        "the fragment removed",
+        "return location.hash === '';",
+        vec![],
+    )
+    .await;
     wait_text(&screen, "#results .answered-n", "0").await;
 
     phone.goto(&app.url("/")).await.unwrap();
@@ -221,8 +259,18 @@ async fn hidden_results_show_the_count_live_and_a_signed_in_screen_reveals_them(
     wait_text(&phone, "#results .answered-n", "1").await;
     let text = js(&screen, "return document.body.innerText").await;
     let text = text.as_str().unwrap();
-    assert!(!text.to_lowercase().contains("admin"), "no organiser hints for the room: {text}");
-    assert_eq!(js(&screen, "return document.querySelectorAll('#results .bar').length").await, 0);
+    assert!(
+        !text.to_lowercase().contains("admin"),
+        "no organiser hints for the room: {text}"
+    );
+    assert_eq!(
+        js(
+            &screen,
+            "return document.querySelectorAll('#results .bar').length"
+        )
+        .await,
+        0
+    );
     fits(&screen, "screen-hidden-1920x1080", true).await;
 
     // R on the signed-in screen reveals this round to everyone.
@@ -234,7 +282,13 @@ async fn hidden_results_show_the_count_live_and_a_signed_in_screen_reveals_them(
     press(&screen, "h").await;
     wait_text(&screen, "#results .answered-n", "1").await;
     press(&screen, "n").await;
-    wait_js(&screen, "idle after the last poll", "return !document.getElementById('idle').hidden;", vec![]).await;
+    wait_js(
+        &screen,
+        "idle after the last poll",
+        "return !document.getElementById('idle').hidden;",
+        vec![],
+    )
+    .await;
     screen.close().await.unwrap();
     phone.close().await.unwrap();
 }
@@ -254,7 +308,18 @@ async fn the_projector_and_phones_fit_any_content_at_every_size_and_are_photogra
     let mut args = serve_args(&shared_broker().bootstrap(), dir.path(), &unique_prefix());
     args.title = "Open Source Summit · Day 2".into();
     let app = spawn_app_with(args).await;
-    let option = |i: usize| format!("Option {} — {}", i + 1, ["short", "a somewhat longer label", "Kafka", "redb and exactly-once tallies"][i % 4]);
+    let option = |i: usize| {
+        format!(
+            "Option {} — {}",
+            i + 1,
+            [
+                "short",
+                "a somewhat longer label",
+                "Kafka",
+                "redb and exactly-once tallies"
+            ][i % 4]
+        )
+    };
     let mut cases: Vec<(String, String)> = Vec::new();
     for n in [8, 12, 20] {
         let id = create(&app, json!({"question": format!("Which of these {n} should we do next?"), "kind": "single", "options": (0..n).map(option).collect::<Vec<_>>()})).await;
@@ -267,11 +332,19 @@ async fn the_projector_and_phones_fit_any_content_at_every_size_and_are_photogra
     admin_ok(&app, &format!("/api/polls/{id}/open")).await;
     vote_spread(&app, &id, 4, 9).await;
     cases.push(("500-char-question".into(), id));
-    let words = create(&app, json!({"question": "One word for today?", "kind": "wordcloud"})).await;
+    let words = create(
+        &app,
+        json!({"question": "One word for today?", "kind": "wordcloud"}),
+    )
+    .await;
     admin_ok(&app, &format!("/api/polls/{words}/open")).await;
     for i in 0..110 {
         let v = app.session().await;
-        let text = if i < 10 { "São Paulo".to_string() } else { format!("word{}", i % 100) };
+        let text = if i < 10 {
+            "São Paulo".to_string()
+        } else {
+            format!("word{}", i % 100)
+        };
         assert_eq!(app.vote(&v, &words, json!({ "text": text })).await, 202);
     }
     cases.push(("100-words".into(), words.clone()));
@@ -309,7 +382,13 @@ async fn the_projector_and_phones_fit_any_content_at_every_size_and_are_photogra
             wait_js(&b, "light theme", "return document.body.classList.contains('light') && document.querySelectorAll('#results li').length === 20;", vec![]).await;
             fits(&b, "screen-light-1920x1080", true).await;
             press(&b, "t").await;
-            wait_js(&b, "dark again with T", "return !document.body.classList.contains('light');", vec![]).await;
+            wait_js(
+                &b,
+                "dark again with T",
+                "return !document.body.classList.contains('light');",
+                vec![],
+            )
+            .await;
         }
         b.close().await.unwrap();
     }
@@ -317,8 +396,18 @@ async fn the_projector_and_phones_fit_any_content_at_every_size_and_are_photogra
     app.put_on_air(Some(&words)).await;
     let phone = driver.browser(Viewport::Phone).await;
     phone.goto(&app.url("/")).await.unwrap();
-    wait_js(&phone, "the cloud", "return document.querySelectorAll('#results .words .w').length === 100;", vec![]).await;
-    let first = js(&phone, "return document.querySelector('#results .words .w').textContent").await;
+    wait_js(
+        &phone,
+        "the cloud",
+        "return document.querySelectorAll('#results .words .w').length === 100;",
+        vec![],
+    )
+    .await;
+    let first = js(
+        &phone,
+        "return document.querySelector('#results .words .w').textContent",
+    )
+    .await;
     assert_eq!(first, "São Paulo10");
     fits(&phone, "phone-100-words", false).await;
     for (name, id) in &cases {
@@ -334,11 +423,15 @@ fn agenda_toml(n: usize) -> String {
     for i in 0..n {
         let body = match i % 4 {
             0 => format!("kind = \"single\"\noptions = [\"Red {i}\", \"Green {i}\", \"Blue {i}\"]"),
-            1 => format!("kind = \"multiple\"\nmax_choices = 2\noptions = [\"North {i}\", \"South {i}\", \"East {i}\", \"West {i}\"]"),
+            1 => format!(
+                "kind = \"multiple\"\nmax_choices = 2\noptions = [\"North {i}\", \"South {i}\", \"East {i}\", \"West {i}\"]"
+            ),
             2 => "kind = \"rating\"\nscale = 5\nlabels = [\"bad\", \"great\"]".to_string(),
             _ => "kind = \"wordcloud\"".to_string(),
         };
-        s.push_str(&format!("[[polls]]\nid = \"p{i:02}\"\nquestion = \"Question number {i}?\"\n{body}\n\n"));
+        s.push_str(&format!(
+            "[[polls]]\nid = \"p{i:02}\"\nquestion = \"Question number {i}?\"\n{body}\n\n"
+        ));
     }
     s
 }
@@ -348,7 +441,11 @@ async fn a_scripted_twenty_poll_session_runs_end_to_end_from_the_screen_with_thr
     let dir = tempfile::tempdir().unwrap();
     let agenda = dir.path().join("agenda.toml");
     std::fs::write(&agenda, agenda_toml(20)).unwrap();
-    let mut args = serve_args(&shared_broker().bootstrap(), &dir.path().join("data"), &unique_prefix());
+    let mut args = serve_args(
+        &shared_broker().bootstrap(),
+        &dir.path().join("data"),
+        &unique_prefix(),
+    );
     args.polls = Some(agenda);
     args.title = "Twenty questions".into();
     let app = spawn_app_with(args).await;
@@ -376,10 +473,22 @@ async fn a_scripted_twenty_poll_session_runs_end_to_end_from_the_screen_with_thr
             wait_text(phone, "#question", &q).await;
             wait_js(phone, "open for votes", "return [...document.querySelectorAll('#form button, #form input')].every(b => !b.disabled || b.classList.contains('primary'));", vec![]).await;
             match i % 4 {
-                0 => tap_button(phone, "#form", &format!("{} {i}", ["Red", "Green", "Blue"][k])).await,
+                0 => {
+                    tap_button(
+                        phone,
+                        "#form",
+                        &format!("{} {i}", ["Red", "Green", "Blue"][k]),
+                    )
+                    .await
+                }
                 1 => {
                     tap_button(phone, "#form", &format!("North {i}")).await;
-                    tap_button(phone, "#form", &format!("{} {i}", ["South", "East", "West"][k])).await;
+                    tap_button(
+                        phone,
+                        "#form",
+                        &format!("{} {i}", ["South", "East", "West"][k]),
+                    )
+                    .await;
                     tap_button(phone, "#form", "Send").await;
                 }
                 2 => tap_button(phone, "#form", &format!("{}", k + 3)).await,
@@ -396,21 +505,41 @@ async fn a_scripted_twenty_poll_session_runs_end_to_end_from_the_screen_with_thr
         match i % 4 {
             0 => assert_eq!(r["counts"], json!([1, 1, 1]), "{id}"),
             1 => assert_eq!(r["counts"], json!([3, 1, 1, 1]), "{id}"),
-            2 => assert_eq!((r["counts"].clone(), r["mean"].clone()), (json!([0, 0, 1, 1, 1]), json!(4.0)), "{id}"),
+            2 => assert_eq!(
+                (r["counts"].clone(), r["mean"].clone()),
+                (json!([0, 0, 1, 1, 1]), json!(4.0)),
+                "{id}"
+            ),
             _ => assert_eq!(r["words"], json!([["Rust", 2], ["Kafka", 1]]), "{id}"),
         }
         if i == 0 || i == 19 {
             fits(&screen, &format!("screen-session-{id}-1280x720"), true).await;
         }
         if i > 0 {
-            assert_eq!(app.poll(&format!("p{:02}", i - 1)).await["state"], "closed", "Next closed the poll before");
+            assert_eq!(
+                app.poll(&format!("p{:02}", i - 1)).await["state"],
+                "closed",
+                "Next closed the poll before"
+            );
         }
     }
     press(&screen, "n").await;
-    wait_js(&screen, "the idle screen at the end", "return !document.getElementById('idle').hidden;", vec![]).await;
+    wait_js(
+        &screen,
+        "the idle screen at the end",
+        "return !document.getElementById('idle').hidden;",
+        vec![],
+    )
+    .await;
     assert_eq!(app.poll("p19").await["state"], "closed");
     for p in phones {
-        wait_js(&p, "waiting at the end", "return !document.getElementById('waiting').hidden;", vec![]).await;
+        wait_js(
+            &p,
+            "waiting at the end",
+            "return !document.getElementById('waiting').hidden;",
+            vec![],
+        )
+        .await;
         p.close().await.unwrap();
     }
     screen.close().await.unwrap();

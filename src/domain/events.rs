@@ -22,30 +22,54 @@ pub enum PollEvent {
         after: Option<String>,
     },
     /// A new definition for a draft.
-    Updated { id: String, def: PollDef },
+    Updated {
+        id: String,
+        def: PollDef,
+    },
     /// New texts for a poll in any state (the kind and settings stay).
-    Fixed { id: String, def: PollDef },
-    Opened { id: String },
-    Closed { id: String },
+    Fixed {
+        id: String,
+        def: PollDef,
+    },
+    Opened {
+        id: String,
+    },
+    Closed {
+        id: String,
+    },
     Reset {
         id: String,
         /// The round this reset ends; absent in events written before it was added.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         round: Option<u32>,
     },
-    Deleted { id: String },
+    Deleted {
+        id: String,
+    },
     /// Puts a poll on air (or none) without changing its state.
-    Screen { poll: Option<String> },
+    Screen {
+        poll: Option<String>,
+    },
     /// Puts a poll on air, opening a draft and closing the poll that was on air; `None` closes
     /// what was on air and leaves the screen idle.
-    Presented { poll: Option<String> },
+    Presented {
+        poll: Option<String>,
+    },
     /// Presents the next (or previous) poll in agenda order after `from`, if `from` is still
     /// what is on air (a second press of the same Next is ignored).
-    Stepped { from: Option<String>, forward: bool },
+    Stepped {
+        from: Option<String>,
+        forward: bool,
+    },
     /// Makes the results of this round visible to everyone.
-    Revealed { id: String, round: u32 },
+    Revealed {
+        id: String,
+        round: u32,
+    },
     /// The agenda order; live polls not listed keep their relative order after these.
-    Agenda { order: Vec<String> },
+    Agenda {
+        order: Vec<String>,
+    },
 }
 
 impl PollEvent {

@@ -148,9 +148,7 @@ impl PollDef {
                     if labels.iter().all(String::is_empty) {
                         self.labels = None;
                     } else if labels.len() != 2
-                        || labels
-                            .iter()
-                            .any(|l| l.chars().count() > MAX_LABEL_CHARS)
+                        || labels.iter().any(|l| l.chars().count() > MAX_LABEL_CHARS)
                     {
                         return Err(format!(
                             "labels must be two texts of at most {MAX_LABEL_CHARS} characters (the low and the high end)"
@@ -345,7 +343,8 @@ impl PollRecord {
             && def.duration_secs == old.duration_secs;
         if !same_shape {
             return Err(Conflict(
-                "only the question and option texts of an open or closed poll can be changed".into(),
+                "only the question and option texts of an open or closed poll can be changed"
+                    .into(),
             ));
         }
         if def.options.len() != old.options.len() && anyone_voted {
@@ -473,7 +472,10 @@ mod tests {
         fixed.options[0] = "A".into();
         assert!(p.check_fix(&fixed, true).is_ok());
         p.fix(fixed.clone());
-        assert_eq!((p.def.question.as_str(), p.def.options[0].as_str()), ("Fixed?", "A"));
+        assert_eq!(
+            (p.def.question.as_str(), p.def.options[0].as_str()),
+            ("Fixed?", "A")
+        );
         fixed.options.push("d".into());
         assert!(p.check_fix(&fixed, true).is_err());
         assert!(p.check_fix(&fixed, false).is_ok());

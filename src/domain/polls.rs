@@ -66,7 +66,10 @@ impl Polls {
                     self.order.retain(|o| o != id);
                     if let Some(a) = after.as_deref().filter(|a| self.live(a).is_some()) {
                         let mut order = self.agenda();
-                        let i = order.iter().position(|o| o == a).map_or(order.len(), |i| i + 1);
+                        let i = order
+                            .iter()
+                            .position(|o| o == a)
+                            .map_or(order.len(), |i| i + 1);
                         order.insert(i, id.clone());
                         self.order = order;
                     }
@@ -105,7 +108,9 @@ impl Polls {
                 next.extend(rest);
                 self.order = next;
             }
-            PollEvent::Updated { id, def } => self.edit(id, &mut changed, |p| p.update(def.clone())),
+            PollEvent::Updated { id, def } => {
+                self.edit(id, &mut changed, |p| p.update(def.clone()))
+            }
             PollEvent::Fixed { id, def } => self.edit(id, &mut changed, |p| p.fix(def.clone())),
             PollEvent::Opened { id } => {
                 let on_air = self.screen.as_deref() == Some(id);
@@ -219,7 +224,15 @@ mod tests {
         let mut s = agenda_of(&["p"]);
         s.apply(&env(1, created("p")), 4);
         assert_eq!(s.live("p").unwrap().uid, 0, "a duplicate create is ignored");
-        s.apply(&env(1, PollEvent::Screen { poll: Some("p".into()) }), 5);
+        s.apply(
+            &env(
+                1,
+                PollEvent::Screen {
+                    poll: Some("p".into()),
+                },
+            ),
+            5,
+        );
         s.apply(&env(1, PollEvent::Opened { id: "p".into() }), 6);
         assert_eq!(s.live("p").unwrap().state, State::Open);
         s.apply(&env(1, PollEvent::Deleted { id: "p".into() }), 7);
@@ -235,22 +248,58 @@ mod tests {
     fn presenting_opens_a_draft_starts_its_timer_and_closes_what_was_on_air() {
         let mut s = agenda_of(&["a", "b"]);
         s.apply(&env(1000, PollEvent::Opened { id: "a".into() }), 2);
-        assert_eq!(s.live("a").unwrap().closes_at, None, "off air: no timer yet");
-        let changed = s.apply(&env(2000, PollEvent::Presented { poll: Some("a".into()) }), 3);
+        assert_eq!(
+            s.live("a").unwrap().closes_at,
+            None,
+            "off air: no timer yet"
+        );
+        let changed = s.apply(
+            &env(
+                2000,
+                PollEvent::Presented {
+                    poll: Some("a".into()),
+                },
+            ),
+            3,
+        );
         assert_eq!(s.live("a").unwrap().closes_at, Some(32_000));
         assert!(changed.contains("a"));
-        let changed = s.apply(&env(5000, PollEvent::Presented { poll: Some("b".into()) }), 4);
+        let changed = s.apply(
+            &env(
+                5000,
+                PollEvent::Presented {
+                    poll: Some("b".into()),
+                },
+            ),
+            4,
+        );
         let (a, b) = (s.live("a").unwrap(), s.live("b").unwrap());
         assert_eq!((a.state, b.state), (State::Closed, State::Open));
         assert_eq!(b.closes_at, Some(35_000));
         assert_eq!(s.screen.as_deref(), Some("b"));
         assert_eq!(changed, HashSet::from(["a".to_string(), "b".to_string()]));
         // A closed poll is shown again with its results, not reopened.
-        s.apply(&env(6000, PollEvent::Presented { poll: Some("a".into()) }), 5);
+        s.apply(
+            &env(
+                6000,
+                PollEvent::Presented {
+                    poll: Some("a".into()),
+                },
+            ),
+            5,
+        );
         assert_eq!(s.live("a").unwrap().state, State::Closed);
         assert_eq!(s.live("b").unwrap().state, State::Closed);
         // An unknown poll changes nothing.
-        s.apply(&env(7000, PollEvent::Presented { poll: Some("zz".into()) }), 6);
+        s.apply(
+            &env(
+                7000,
+                PollEvent::Presented {
+                    poll: Some("zz".into()),
+                },
+            ),
+            6,
+        );
         assert_eq!(s.screen.as_deref(), Some("a"));
     }
 
@@ -264,24 +313,51 @@ mod tests {
         };
         assert_eq!(step(&mut s, None, true, 3).as_deref(), Some("a"));
         assert_eq!(step(&mut s, Some("a"), true, 4).as_deref(), Some("b"));
-        assert_eq!(step(&mut s, Some("a"), true, 5).as_deref(), Some("b"), "stale Next");
+        assert_eq!(
+            step(&mut s, Some("a"), true, 5).as_deref(),
+            Some("b"),
+            "stale Next"
+        );
         assert_eq!(step(&mut s, Some("b"), false, 6).as_deref(), Some("a"));
         assert_eq!(s.live("b").unwrap().state, State::Closed);
-        assert_eq!(step(&mut s, Some("a"), false, 7), None, "before the first: idle");
+        assert_eq!(
+            step(&mut s, Some("a"), false, 7),
+            None,
+            "before the first: idle"
+        );
         assert_eq!(s.live("a").unwrap().state, State::Closed);
         assert_eq!(step(&mut s, None, false, 8).as_deref(), Some("c"));
-        assert_eq!(step(&mut s, Some("c"), true, 9), None, "past the last: idle");
+        assert_eq!(
+            step(&mut s, Some("c"), true, 9),
+            None,
+            "past the last: idle"
+        );
     }
 
     #[test]
     fn the_agenda_order_is_an_event_and_duplicates_go_right_after_their_original() {
         let mut s = agenda_of(&["a", "b", "c"]);
-        s.apply(&env(1, PollEvent::Agenda { order: vec!["c".into(), "a".into(), "x".into(), "c".into()] }), 3);
+        s.apply(
+            &env(
+                1,
+                PollEvent::Agenda {
+                    order: vec!["c".into(), "a".into(), "x".into(), "c".into()],
+                },
+            ),
+            3,
+        );
         assert_eq!(s.agenda(), ["c", "a", "b"]);
         s.apply(&env(1, created("d")), 4);
         assert_eq!(s.agenda(), ["c", "a", "b", "d"], "new polls go last");
         s.apply(
-            &env(1, PollEvent::Created { id: "a2".into(), def: def(None), after: Some("a".into()) }),
+            &env(
+                1,
+                PollEvent::Created {
+                    id: "a2".into(),
+                    def: def(None),
+                    after: Some("a".into()),
+                },
+            ),
             5,
         );
         assert_eq!(s.agenda(), ["c", "a", "a2", "b", "d"]);
@@ -292,15 +368,48 @@ mod tests {
     #[test]
     fn a_repeated_reset_or_reveal_applies_once() {
         let mut s = agenda_of(&["a"]);
-        let reset = PollEvent::Reset { id: "a".into(), round: Some(1) };
+        let reset = PollEvent::Reset {
+            id: "a".into(),
+            round: Some(1),
+        };
         s.apply(&env(1, reset.clone()), 1);
         s.apply(&env(1, reset), 2);
         assert_eq!(s.live("a").unwrap().round, 2);
-        s.apply(&env(1, PollEvent::Revealed { id: "a".into(), round: 1 }), 3);
+        s.apply(
+            &env(
+                1,
+                PollEvent::Revealed {
+                    id: "a".into(),
+                    round: 1,
+                },
+            ),
+            3,
+        );
         assert!(!s.live("a").unwrap().revealed, "a reveal of an old round");
-        s.apply(&env(1, PollEvent::Revealed { id: "a".into(), round: 2 }), 4);
+        s.apply(
+            &env(
+                1,
+                PollEvent::Revealed {
+                    id: "a".into(),
+                    round: 2,
+                },
+            ),
+            4,
+        );
         assert!(s.live("a").unwrap().revealed);
-        s.apply(&env(1, PollEvent::Reset { id: "a".into(), round: Some(2) }), 5);
-        assert!(!s.live("a").unwrap().revealed, "a new round is hidden again");
+        s.apply(
+            &env(
+                1,
+                PollEvent::Reset {
+                    id: "a".into(),
+                    round: Some(2),
+                },
+            ),
+            5,
+        );
+        assert!(
+            !s.live("a").unwrap().revealed,
+            "a new round is hidden again"
+        );
     }
 }

@@ -55,7 +55,12 @@ impl Tally {
                 let key = word_key(t);
                 if add {
                     *self.words.entry(key.clone()).or_insert(0) += 1;
-                    *self.forms.entry(key).or_default().entry(t.clone()).or_insert(0) += 1;
+                    *self
+                        .forms
+                        .entry(key)
+                        .or_default()
+                        .entry(t.clone())
+                        .or_insert(0) += 1;
                 } else {
                     if let Some(n) = self.words.get_mut(&key) {
                         *n -= 1;

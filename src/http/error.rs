@@ -32,6 +32,20 @@ pub enum ApiError {
 
 impl reject::Reject for ApiError {}
 
+impl From<crate::service::ServiceError> for ApiError {
+    fn from(e: crate::service::ServiceError) -> Self {
+        use crate::service::ServiceError as S;
+        match e {
+            S::BadRequest(m) => ApiError::BadRequest(m),
+            S::NotFound(m) => ApiError::NotFound(m),
+            S::Conflict(m) => ApiError::Conflict(m),
+            S::RateLimited => ApiError::RateLimited,
+            S::Unavailable(m) => ApiError::Unavailable(m),
+            S::Internal(m) => ApiError::Internal(m),
+        }
+    }
+}
+
 impl ApiError {
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {

@@ -24,19 +24,21 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .and(is_admin(state.clone()))
         .and(optional_voter(state))
         .and(warp::query::<EventsQuery>())
-        .map(|state: AppState, admin: bool, voter: Option<String>, q: EventsQuery| {
-            let attendee = !admin && q.page.as_deref() != Some("screen");
-            let stream = events(state, admin, voter, attendee);
-            let mut res = warp::sse::reply(
-                warp::sse::keep_alive()
-                    .interval(Duration::from_secs(15))
-                    .stream(stream),
-            )
-            .into_response();
-            res.headers_mut()
-                .insert("x-accel-buffering", "no".parse().expect("header"));
-            res
-        })
+        .map(
+            |state: AppState, admin: bool, voter: Option<String>, q: EventsQuery| {
+                let attendee = !admin && q.page.as_deref() != Some("screen");
+                let stream = events(state, admin, voter, attendee);
+                let mut res = warp::sse::reply(
+                    warp::sse::keep_alive()
+                        .interval(Duration::from_secs(15))
+                        .stream(stream),
+                )
+                .into_response();
+                res.headers_mut()
+                    .insert("x-accel-buffering", "no".parse().expect("header"));
+                res
+            },
+        )
         .boxed()
 }
 

@@ -1,6 +1,5 @@
-//! Running the session (CONTRACT.md "Presenting"): present a poll, step through the agenda,
-//! reveal hidden results, reorder and duplicate. Each is one event in `livepoll.polls`, so
-//! every node (and every replay) agrees on what is on air.
+//! Running the session (CONTRACT.md "Presenting"): what is on air, Next/Previous in agenda
+//! order, the agenda order itself, duplicates. Thin handlers over [`crate::service::polls`].
 
 use serde::Deserialize;
 use warp::Filter;
@@ -9,25 +8,19 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::error::ApiError;
-use super::polls_api::{create_poll_after, live, view};
-use super::{admin, json_body, json_reply};
-use crate::domain::events::PollEvent;
-use crate::domain::poll::valid_id;
+use super::polls_api::admin_view;
+use super::{admin, json_body, json_reply, with_state};
+use crate::service::polls as service;
 use crate::state::AppState;
 
 pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
-    let poll_action = warp::path!("api" / "polls" / String / String)
+    let duplicate = warp::path!("api" / "polls" / String / "duplicate")
         .and(warp::post())
-        .and_then(|id: String, action: String| async move {
-            if matches!(action.as_str(), "present" | "reveal" | "duplicate") {
-                Ok((id, action))
-            } else {
-                Err(warp::reject::not_found())
-            }
-        })
-        .untuple_one()
         .and(admin(state.clone()))
-        .and_then(poll_action);
+        .and_then(|id: String, state: AppState| async move {
+            let p = service::duplicate(&state, &id).await;
+            admin_view(&state, StatusCode::CREATED, p)
+        });
     let step = warp::path!("api" / "screen" / String)
         .and(warp::post())
         .and_then(|dir: String| async move {
@@ -38,96 +31,81 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
             }
         })
         .and(admin(state.clone()))
-        .and_then(step);
-    let agenda = warp::path!("api" / "agenda")
+        .and_then(|forward: bool, state: AppState| async move {
+            let poll = service::step(&state, forward)
+                .await
+                .map_err(ApiError::from)?;
+            Ok::<_, warp::Rejection>(json_reply(
+                StatusCode::OK,
+                &serde_json::json!({ "poll": poll }),
+            ))
+        });
+    let screen_put = warp::path!("api" / "screen")
         .and(warp::put())
         .and(admin(state.clone()))
         .and(json_body())
-        .and_then(put_agenda);
+        .and_then(|state: AppState, body: ScreenBody| async move {
+            let poll = service::set_screen(&state, body.poll)
+                .await
+                .map_err(ApiError::from)?;
+            Ok::<_, warp::Rejection>(json_reply(
+                StatusCode::OK,
+                &serde_json::json!({ "poll": poll }),
+            ))
+        });
+    let screen_get = warp::path!("api" / "screen")
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .map(|s: AppState| {
+            json_reply(
+                StatusCode::OK,
+                &serde_json::json!({ "poll": s.polls().screen }),
+            )
+        });
+    let agenda_put = warp::path!("api" / "agenda")
+        .and(warp::put())
+        .and(admin(state.clone()))
+        .and(json_body())
+        .and_then(|state: AppState, body: AgendaBody| async move {
+            let order = service::set_agenda(&state, body.order)
+                .await
+                .map_err(ApiError::from)?;
+            Ok::<_, warp::Rejection>(json_reply(
+                StatusCode::OK,
+                &serde_json::json!({ "order": order }),
+            ))
+        });
     let agenda_get = warp::path!("api" / "agenda")
         .and(warp::get())
-        .and(super::with_state(state))
-        .map(|s: AppState| json_reply(StatusCode::OK, &serde_json::json!({ "order": s.polls().agenda() })));
-    poll_action
+        .and(with_state(state))
+        .map(|s: AppState| {
+            json_reply(
+                StatusCode::OK,
+                &serde_json::json!({ "order": s.polls().agenda() }),
+            )
+        });
+    duplicate
         .or(step)
         .unify()
-        .or(agenda)
+        .or(screen_put)
+        .unify()
+        .or(screen_get)
+        .unify()
+        .or(agenda_put)
         .unify()
         .or(agenda_get)
         .unify()
         .boxed()
 }
 
-async fn poll_action(
-    id: String,
-    action: String,
-    state: AppState,
-) -> Result<Response, warp::Rejection> {
-    if !valid_id(&id) {
-        return Err(ApiError::NotFound(format!("no poll {id:?}")).into());
-    }
-    let p = live(&state, &id)?;
-    match action.as_str() {
-        "present" => {
-            state
-                .command(PollEvent::Presented {
-                    poll: Some(id.clone()),
-                })
-                .await?;
-        }
-        "reveal" => {
-            state
-                .command(PollEvent::Revealed {
-                    id: id.clone(),
-                    round: p.round,
-                })
-                .await?;
-        }
-        _ => {
-            let mut def = p.def.clone();
-            def.id = None;
-            let copy = create_poll_after(&state, def, Some(id)).await?;
-            return Ok(json_reply(
-                StatusCode::CREATED,
-                &view(&state, &copy, true, None)?,
-            ));
-        }
-    }
-    let p = live(&state, &id)?;
-    Ok(json_reply(StatusCode::OK, &view(&state, &p, true, None)?))
-}
-
-async fn step(forward: bool, state: AppState) -> Result<Response, warp::Rejection> {
-    let from = state.polls().screen.clone();
-    state.command(PollEvent::Stepped { from, forward }).await?;
-    Ok(json_reply(
-        StatusCode::OK,
-        &serde_json::json!({ "poll": state.polls().screen }),
-    ))
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScreenBody {
+    poll: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AgendaBody {
     order: Vec<String>,
-}
-
-async fn put_agenda(state: AppState, body: AgendaBody) -> Result<Response, warp::Rejection> {
-    let polls = state.polls();
-    let mut seen = std::collections::HashSet::new();
-    for id in &body.order {
-        if polls.live(id).is_none() {
-            return Err(ApiError::BadRequest(format!("no poll {id:?} in the agenda")).into());
-        }
-        if !seen.insert(id) {
-            return Err(ApiError::BadRequest(format!("poll {id:?} is listed twice")).into());
-        }
-    }
-    state
-        .command(PollEvent::Agenda { order: body.order })
-        .await?;
-    Ok(json_reply(
-        StatusCode::OK,
-        &serde_json::json!({ "order": state.polls().agenda() }),
-    ))
 }

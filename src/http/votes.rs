@@ -9,9 +9,8 @@ use warp::reply::{Reply, Response};
 use super::error::ApiError;
 use super::{ADMIN_COOKIE, VOTER_COOKIE, admin, cookie, json_body, json_reply, voter, with_state};
 use crate::auth::ADMIN_SESSION_TTL;
-use crate::domain::events::{SCHEMA_VERSION, VoteEvent};
 use crate::domain::vote::VoteBody;
-use crate::state::{AppState, now_ms};
+use crate::state::AppState;
 
 pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     let session = warp::path!("api" / "session")
@@ -65,39 +64,9 @@ async fn vote(
     voter: String,
     body: VoteBody,
 ) -> Result<Response, warp::Rejection> {
-    let polls = state.polls();
-    let poll = polls
-        .live(&id)
-        .ok_or_else(|| ApiError::NotFound(format!("no poll {id:?}")))?;
-    let now = now_ms();
-    if !poll.accepts_votes(now) {
-        return Err(ApiError::Conflict(format!("poll {id:?} is not open for voting")).into());
-    }
-    let ballot = body.into_ballot(&poll.def).map_err(ApiError::BadRequest)?;
-    if !state.limiter.allow(&voter) {
-        return Err(ApiError::RateLimited.into());
-    }
-    if !state.health.kafka_ok() {
-        return Err(ApiError::Unavailable(
-            "Kafka is unavailable; the vote was not recorded".into(),
-        )
-        .into());
-    }
-    let event = VoteEvent {
-        v: SCHEMA_VERSION,
-        at: now,
-        poll: poll.id.clone(),
-        uid: poll.uid,
-        round: poll.round,
-        voter,
-        ballot,
-    };
-    let payload = serde_json::to_vec(&event).expect("vote serialises");
-    state
-        .producer
-        .send(&state.topics.votes, &event.voter, &payload)
+    crate::service::votes::cast(&state, &id, voter, body)
         .await
-        .map_err(|e| ApiError::Unavailable(format!("{e}; the vote was not recorded")))?;
+        .map_err(ApiError::from)?;
     Ok(json_reply(
         StatusCode::ACCEPTED,
         &serde_json::json!({ "accepted": true }),

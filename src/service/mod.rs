@@ -1,0 +1,75 @@
+//! The use cases: what an organiser or a voter can do, whoever asks — the HTTP handlers, the
+//! agenda preload, the poll timer. Commands are appended to Kafka; a command returns once the
+//! fold of the log has applied it here, so the caller sees the new state and every node agrees.
+
+pub mod polls;
+pub mod votes;
+
+use std::time::Duration;
+
+use crate::domain::events::{PollEnvelope, PollEvent, SCHEMA_VERSION};
+use crate::state::{AppState, now_ms};
+
+/// How long a command waits for its event to come back from Kafka.
+const APPLY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a use case could not be carried out; `http` maps each to its status code once.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The request is invalid; the message says what is wrong.
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// Not allowed in the current state (a 409).
+    #[error("{0}")]
+    Conflict(String),
+    #[error("too many votes from this voter; slow down")]
+    RateLimited,
+    /// Kafka (or the tally consumer) cannot take it now; nothing was recorded, unless the
+    /// message says it was recorded but not yet applied.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ServiceError {
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        ServiceError::Internal(e.to_string())
+    }
+}
+
+/// Appends a poll event stamped now and waits until it has been applied locally. Returns its
+/// offset in the polls topic.
+pub async fn command(state: &AppState, event: PollEvent) -> Result<u64, ServiceError> {
+    command_at(state, event, now_ms()).await
+}
+
+/// [`command`] with the event's time given (the timer closes a poll at its end time).
+pub async fn command_at(state: &AppState, event: PollEvent, at: u64) -> Result<u64, ServiceError> {
+    if let Err(reason) = state.health.check() {
+        return Err(ServiceError::Unavailable(reason));
+    }
+    let key = event.key().to_string();
+    let env = PollEnvelope {
+        v: SCHEMA_VERSION,
+        at,
+        event,
+    };
+    let payload = serde_json::to_vec(&env).expect("event serialises");
+    let (_, offset) = state
+        .producer
+        .send(&state.topics.polls, &key, &payload)
+        .await
+        .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+    let mut applied = state.consumer.polls_applied.clone();
+    let wait = applied.wait_for(|next| *next > offset as u64);
+    match tokio::time::timeout(APPLY_TIMEOUT, wait).await {
+        Ok(Ok(_)) => Ok(offset as u64),
+        _ => Err(ServiceError::Unavailable(
+            "the command was recorded in Kafka but not yet applied; it will take effect shortly"
+                .into(),
+        )),
+    }
+}

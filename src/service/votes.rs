@@ -1,0 +1,54 @@
+//! Casting a vote: validate it against the poll as it is now, append it to `livepoll.votes`
+//! keyed by voter, and succeed only once Kafka acknowledged it (a vote that returns Ok is never
+//! lost; one that returns an error was not recorded).
+
+use super::ServiceError;
+use crate::domain::events::{SCHEMA_VERSION, VoteEvent};
+use crate::domain::vote::VoteBody;
+use crate::state::{AppState, now_ms};
+
+pub async fn cast(
+    state: &AppState,
+    poll: &str,
+    voter: String,
+    body: VoteBody,
+) -> Result<(), ServiceError> {
+    let polls = state.polls();
+    let poll = polls
+        .live(poll)
+        .ok_or_else(|| ServiceError::NotFound(format!("no poll {poll:?}")))?;
+    let now = now_ms();
+    if !poll.accepts_votes(now) {
+        return Err(ServiceError::Conflict(format!(
+            "poll {:?} is not open for voting",
+            poll.id
+        )));
+    }
+    let ballot = body
+        .into_ballot(&poll.def)
+        .map_err(ServiceError::BadRequest)?;
+    if !state.limiter.allow(&voter) {
+        return Err(ServiceError::RateLimited);
+    }
+    if !state.health.kafka_ok() {
+        return Err(ServiceError::Unavailable(
+            "Kafka is unavailable; the vote was not recorded".into(),
+        ));
+    }
+    let event = VoteEvent {
+        v: SCHEMA_VERSION,
+        at: now,
+        poll: poll.id.clone(),
+        uid: poll.uid,
+        round: poll.round,
+        voter,
+        ballot,
+    };
+    let payload = serde_json::to_vec(&event).expect("vote serialises");
+    state
+        .producer
+        .send(&state.topics.votes, &event.voter, &payload)
+        .await
+        .map_err(|e| ServiceError::Unavailable(format!("{e}; the vote was not recorded")))?;
+    Ok(())
+}
