@@ -33,7 +33,7 @@ pub enum Command {
         broker: BrokerArgs,
     },
     /// Simulate attendees voting against a running server.
-    Simulate(SimulateArgs),
+    Simulate(crate::tools::simulate::SimulateArgs),
     /// Export a poll's results (every round) as CSV or JSON.
     Export(ExportArgs),
     /// Print a scannable QR code for a URL.
@@ -96,28 +96,6 @@ pub struct ServeArgs {
     /// Partitions of the votes topic when it is created.
     #[arg(long, env = "LIVEPOLL_VOTE_PARTITIONS", default_value_t = 6)]
     pub vote_partitions: i32,
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct SimulateArgs {
-    /// Base URL of a running livepoll server.
-    #[arg(long, env = "LIVEPOLL_URL")]
-    pub url: String,
-    /// Number of simulated voters.
-    #[arg(long, env = "LIVEPOLL_VOTERS", default_value_t = 1000)]
-    pub voters: usize,
-    /// Target votes per second (0: as fast as possible).
-    #[arg(long, env = "LIVEPOLL_RATE", default_value_t = 0)]
-    pub rate: u64,
-    /// How long to run, in seconds.
-    #[arg(long, env = "LIVEPOLL_DURATION", default_value_t = 10)]
-    pub duration: u64,
-    /// Poll to vote on (default: the poll on air, else the first open poll).
-    #[arg(long, env = "LIVEPOLL_POLL")]
-    pub poll: Option<String>,
-    /// Concurrent keep-alive connections (each serves a share of the voters, one vote at a time).
-    #[arg(long, env = "LIVEPOLL_CONNECTIONS", default_value_t = 256)]
-    pub connections: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

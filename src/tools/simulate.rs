@@ -13,8 +13,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rand::Rng;
 use serde_json::{Value, json};
 
-use crate::cli::SimulateArgs;
-
 /// Share of voters who change their vote once.
 const CHANGE_SHARE: f64 = 0.2;
 
@@ -25,6 +23,29 @@ struct Shared {
     ack_us: Mutex<Vec<u64>>,
     /// (ack instant, number of distinct voters accepted so far) for vote-to-screen latency.
     first_acks: Mutex<Vec<Instant>>,
+}
+
+/// `livepoll simulate`: every flag also reads `LIVEPOLL_<FLAG>`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SimulateArgs {
+    /// Base URL of a running livepoll server.
+    #[arg(long, env = "LIVEPOLL_URL")]
+    pub url: String,
+    /// Number of simulated voters.
+    #[arg(long, env = "LIVEPOLL_VOTERS", default_value_t = 1000)]
+    pub voters: usize,
+    /// Target votes per second (0: as fast as possible).
+    #[arg(long, env = "LIVEPOLL_RATE", default_value_t = 0)]
+    pub rate: u64,
+    /// How long to run, in seconds.
+    #[arg(long, env = "LIVEPOLL_DURATION", default_value_t = 10)]
+    pub duration: u64,
+    /// Poll to vote on (default: the poll on air, else the first open poll).
+    #[arg(long, env = "LIVEPOLL_POLL")]
+    pub poll: Option<String>,
+    /// Concurrent keep-alive connections (each serves a share of the voters, one vote at a time).
+    #[arg(long, env = "LIVEPOLL_CONNECTIONS", default_value_t = 256)]
+    pub connections: usize,
 }
 
 pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
