@@ -1,9 +1,15 @@
-//! Is Kafka reachable and is the tally consumer applying? Probed in the background once a
-//! second so `/healthz` and vote intake answer at once instead of waiting on a dead broker.
+//! Is Kafka reachable, does it take our writes, and is the tally consumer applying? Probed in
+//! the background once a second so `/healthz` and vote intake answer at once instead of waiting
+//! on a dead broker.
+//!
+//! The probe is a metadata request through the vote producer's own client. Once it succeeds,
+//! the probe also checks that the producer makes progress ([`VoteProducer::replace_if_stalled`]):
+//! a producer with only failed deliveries since the broker came back is replaced, so livepoll
+//! recovers from any client state an outage leaves behind without anybody restarting it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
@@ -16,6 +22,8 @@ const PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
 #[derive(Clone)]
 pub struct Health {
     kafka: Arc<RwLock<Result<(), String>>>,
+    /// Fresh producers keep failing although the broker answers metadata requests.
+    writes_stalled: Arc<AtomicBool>,
     consumer: Arc<AtomicBool>,
 }
 
@@ -23,6 +31,7 @@ impl Health {
     pub fn new(consumer: Arc<AtomicBool>) -> Self {
         Health {
             kafka: Arc::new(RwLock::new(Ok(()))),
+            writes_stalled: Arc::new(AtomicBool::new(false)),
             consumer,
         }
     }
@@ -30,18 +39,34 @@ impl Health {
     /// Ok, or the reason livepoll cannot take votes now.
     pub fn check(&self) -> Result<(), String> {
         self.kafka.read().expect("health lock").clone()?;
+        if self.writes_stalled() {
+            return Err(
+                "Kafka unavailable: the broker answers but has accepted no write since it came back"
+                    .into(),
+            );
+        }
         if !self.consumer.load(Ordering::Relaxed) {
             return Err("the tally consumer cannot write to the tally database".into());
         }
         Ok(())
     }
 
+    /// Whether a broker answers. Vote intake tries the broker whenever this holds (even while
+    /// writes are stalled: a vote that goes through is how recovery shows).
     pub fn kafka_ok(&self) -> bool {
         self.kafka.read().expect("health lock").is_ok()
     }
 
+    /// Fresh producers were replaced twice in a row without a delivery while the broker answers
+    /// metadata: the broker is up but wedged (the bundled broker's watcher restarts it).
+    pub fn writes_stalled(&self) -> bool {
+        self.writes_stalled.load(Ordering::Relaxed)
+    }
+
     /// Probes Kafka until cancelled.
     pub async fn run(self, producer: VoteProducer, topic: String, cancel: CancellationToken) {
+        // Since when the broker has answered without a break.
+        let mut reachable_since: Option<Instant> = None;
         loop {
             let p = producer.clone();
             let t = topic.clone();
@@ -54,6 +79,14 @@ impl Health {
                 Ok(()) if !was_ok => tracing::info!("Kafka is reachable again"),
                 _ => {}
             }
+            if result.is_ok() {
+                let since = *reachable_since.get_or_insert_with(Instant::now);
+                producer.replace_if_stalled(since);
+            } else {
+                reachable_since = None;
+            }
+            self.writes_stalled
+                .store(producer.writes_stalled(), Ordering::Relaxed);
             *self.kafka.write().expect("health lock") =
                 result.map_err(|e| format!("Kafka unavailable: {e}"));
             tokio::select! {

@@ -1,9 +1,9 @@
-//! Kafka clients: the shared idempotent producer, topic creation, and the tally consumer's
+//! Kafka clients: the shared vote producer, topic creation, and the tally consumer's
 //! configuration. Everything here talks to whatever cluster `--brokers` (or the bundled broker)
-//! names; nothing is Tansu-specific.
+//! names; nothing depends on it being Tansu (though the producer settings avoid a Tansu fault).
 
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -39,11 +39,21 @@ pub enum KafkaFailure {
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_millis(3500);
 
 /// livepoll's producer settings (also the benchmark's baseline producer).
+///
+/// Not idempotent, on purpose. An idempotent librdkafka producer whose message timed out
+/// (as a vote sent while the broker is down does) bumps its producer epoch locally; Tansu 0.6.0
+/// has no row for that epoch and panics on every later produce of that producer, so the bundled
+/// broker never took a vote again after such an outage (README "When the broker goes away").
+/// Nothing here needs the broker's deduplication: a voter's ballot replaces their previous one
+/// in the same round, so a retried append that lands twice counts once. What must hold is the
+/// order of one voter's ballots, which one request in flight per connection keeps through
+/// retries (librdkafka retries a failed batch before sending the next).
 pub fn producer_config(brokers: &str) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", brokers)
         .set("client.id", "livepoll")
-        .set("enable.idempotence", "true")
+        .set("enable.idempotence", "false")
+        .set("max.in.flight.requests.per.connection", "1")
         .set("acks", "all")
         .set("linger.ms", "1")
         .set("batch.num.messages", "10000")
@@ -58,23 +68,65 @@ pub fn producer_config(brokers: &str) -> ClientConfig {
     c
 }
 
-/// The one producer of the process. Idempotent with `acks=all`; if librdkafka reports a fatal
-/// error (which makes an idempotent producer unusable), it is replaced on the next send.
+/// The one producer of the process, replaced when it stops making progress.
+///
+/// librdkafka recovers from most outages by itself, but not from every state a broker can
+/// leave it in: a fatal error (fenced or failed idempotent producer), or a broker that answers
+/// metadata requests yet fails every write this producer sends (Tansu 0.6.0 panics on an
+/// idempotent producer's locally bumped epoch, see `producer_config`). So every delivery is
+/// counted, and [`VoteProducer::replace_if_stalled`] (called by the health probe once the
+/// broker answers) swaps in a fresh producer — a new connection, a new producer id — when the
+/// current one had only failures since the broker came back.
 #[derive(Clone)]
 pub struct VoteProducer {
     brokers: Arc<str>,
-    inner: Arc<RwLock<FutureProducer>>,
+    inner: Arc<RwLock<Current>>,
+    progress: Arc<Mutex<Progress>>,
 }
+
+#[derive(Clone)]
+struct Current {
+    producer: FutureProducer,
+    generation: u64,
+}
+
+/// Deliveries of the current producer.
+#[derive(Debug)]
+struct Progress {
+    generation: u64,
+    created: Instant,
+    last_success: Option<Instant>,
+    /// Failed deliveries since the last success, and when the latest one failed.
+    failures: u32,
+    last_failure: Option<Instant>,
+    /// Producers replaced in a row without any of them delivering a record.
+    replacements_without_success: u32,
+}
+
+/// How long the broker must have been answering before a failed delivery counts as the
+/// producer's fault: librdkafka reconnects within `reconnect.backoff.max.ms`.
+pub const STALL_GRACE: Duration = Duration::from_secs(2);
 
 impl VoteProducer {
     pub fn new(brokers: &str) -> Result<Self, KafkaError> {
         Ok(VoteProducer {
             brokers: brokers.into(),
-            inner: Arc::new(RwLock::new(producer_config(brokers).create()?)),
+            inner: Arc::new(RwLock::new(Current {
+                producer: producer_config(brokers).create()?,
+                generation: 0,
+            })),
+            progress: Arc::new(Mutex::new(Progress {
+                generation: 0,
+                created: Instant::now(),
+                last_success: None,
+                failures: 0,
+                last_failure: None,
+                replacements_without_success: 0,
+            })),
         })
     }
 
-    fn current(&self) -> FutureProducer {
+    fn current(&self) -> Current {
         self.inner.read().expect("producer lock").clone()
     }
 
@@ -86,18 +138,34 @@ impl VoteProducer {
         key: &str,
         payload: &[u8],
     ) -> Result<(i32, i64), KafkaFailure> {
-        let producer = self.current();
+        let Current {
+            producer,
+            generation,
+        } = self.current();
         let record = FutureRecord::to(topic).key(key).payload(payload);
-        match producer
+        let result = producer
             .send(record, Timeout::After(DELIVERY_TIMEOUT))
-            .await
-        {
-            Ok(d) => Ok((d.partition, d.offset)),
+            .await;
+        let mut p = self.progress.lock().expect("progress lock");
+        // A delivery of a producer that has been replaced meanwhile says nothing about the
+        // current one.
+        let current = p.generation == generation;
+        match result {
+            Ok(d) => {
+                if current {
+                    p.last_success = Some(Instant::now());
+                    p.failures = 0;
+                    p.replacements_without_success = 0;
+                }
+                Ok((d.partition, d.offset))
+            }
             Err((e, _)) => {
-                if let Some((code, reason)) = producer.client().fatal_error() {
-                    tracing::warn!(?code, reason, "producer hit a fatal error; replacing it");
-                    if let Ok(fresh) = producer_config(&self.brokers).create::<FutureProducer>() {
-                        *self.inner.write().expect("producer lock") = fresh;
+                if current {
+                    p.failures += 1;
+                    p.last_failure = Some(Instant::now());
+                    if let Some((code, reason)) = producer.client().fatal_error() {
+                        tracing::warn!(?code, reason, "the Kafka producer hit a fatal error");
+                        self.replace(&mut p, "it hit a fatal error");
                     }
                 }
                 Err(KafkaFailure::Unavailable(e.to_string()))
@@ -105,10 +173,80 @@ impl VoteProducer {
         }
     }
 
+    /// Replaces the producer if it made no progress although the broker has been answering
+    /// since `reachable_since`: at least one delivery failed more than [`STALL_GRACE`] after
+    /// both that instant and the producer's creation, and none succeeded since then.
+    /// Returns whether it replaced the producer.
+    pub fn replace_if_stalled(&self, reachable_since: Instant) -> bool {
+        let mut p = self.progress.lock().expect("progress lock");
+        let since = reachable_since.max(p.created) + STALL_GRACE;
+        let failed_since = p.last_failure.is_some_and(|t| t > since);
+        let succeeded_since = p.last_success.is_some_and(|t| t > since);
+        if p.failures > 0 && failed_since && !succeeded_since {
+            let why = format!(
+                "{} deliveries failed in a row while the broker answers",
+                p.failures
+            );
+            self.replace(&mut p, &why);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// True when producers were replaced twice in a row without any delivery succeeding: the
+    /// broker answers requests but does not take writes.
+    pub fn writes_stalled(&self) -> bool {
+        self.progress
+            .lock()
+            .expect("progress lock")
+            .replacements_without_success
+            >= 2
+    }
+
+    /// Swaps in a fresh producer. The old one keeps delivering what it already has in flight
+    /// until those deliveries time out, then it is dropped on a blocking thread (dropping a
+    /// producer flushes, which must not stall the async runtime).
+    fn replace(&self, p: &mut Progress, why: &str) {
+        let fresh = match producer_config(&self.brokers).create::<FutureProducer>() {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::error!("cannot create a new Kafka producer: {e}");
+                return;
+            }
+        };
+        let generation = p.generation + 1;
+        let old = std::mem::replace(
+            &mut *self.inner.write().expect("producer lock"),
+            Current {
+                producer: fresh,
+                generation,
+            },
+        );
+        *p = Progress {
+            generation,
+            created: Instant::now(),
+            last_success: None,
+            failures: 0,
+            last_failure: None,
+            replacements_without_success: p.replacements_without_success + 1,
+        };
+        tracing::warn!(
+            "replaced the Kafka producer: {why} (replacement {} without a delivery)",
+            p.replacements_without_success
+        );
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn_blocking(move || {
+                std::thread::sleep(DELIVERY_TIMEOUT + Duration::from_secs(1));
+                drop(old);
+            });
+        }
+    }
+
     /// Asks the cluster for the topic's metadata: succeeds only if a broker answers in time.
     /// Blocking: call from a blocking thread.
     pub fn probe(&self, topic: &str, timeout: Duration) -> Result<(), String> {
-        let producer = self.current();
+        let producer = self.current().producer;
         let md = producer
             .client()
             .fetch_metadata(Some(topic), timeout)
@@ -122,7 +260,7 @@ impl VoteProducer {
 
     /// Waits for queued messages to be delivered (used on shutdown).
     pub fn flush(&self, timeout: Duration) {
-        let _ = self.current().flush(timeout);
+        let _ = self.current().producer.flush(timeout);
     }
 }
 

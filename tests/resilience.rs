@@ -200,3 +200,118 @@ async fn a_broker_outage_gives_503_and_loses_nothing_acknowledged() {
     );
     broker.broker.stop().unwrap();
 }
+
+/// What the voting clients of [`the_broker_killed_ten_times_with_votes_arriving_comes_back_every_time`]
+/// saw.
+#[derive(Default)]
+struct Intake {
+    /// Each voter's last acknowledged choice.
+    acked: HashMap<String, usize>,
+    /// When the latest 202 came.
+    last_accepted: Option<Instant>,
+}
+
+#[tokio::test]
+async fn the_broker_killed_ten_times_with_votes_arriving_comes_back_every_time() {
+    const OUTAGES: usize = 10;
+    // Longer than the producer's delivery timeout (5 s), so the votes caught in the producer
+    // when the broker dies time out during the outage: what used to leave livepoll at 503.
+    const OUTAGE: Duration = Duration::from_millis(5_500);
+    let broker = TestBroker::start();
+    let app = spawn_app_on(&broker).await;
+    let health = app.url("/healthz");
+    wait_status(&app.client, &health, StatusCode::OK, 10).await;
+    let id = app.open_poll(single(3)).await;
+    let mut voters = Vec::new();
+    for _ in 0..24 {
+        voters.push(app.session().await);
+    }
+
+    // Four clients vote without a pause, each ballot retried until it gets a 202 (a real phone
+    // retries); every voter changes their choice again and again. `refused` counts the answers
+    // other than 202 (503s, connection errors) that made a client retry.
+    let intake: Arc<Mutex<Intake>> = Arc::default();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let refused: Arc<AtomicUsize> = Arc::default();
+    let workers: Vec<_> = voters
+        .chunks(6)
+        .map(|chunk| {
+            let (chunk, api, id, intake, stop, refused) = (
+                chunk.to_vec(),
+                (*app).clone(),
+                id.clone(),
+                intake.clone(),
+                stop.clone(),
+                refused.clone(),
+            );
+            tokio::spawn(async move {
+                let mut n = 0usize;
+                while !stop.is_cancelled() {
+                    let voter = &chunk[n % chunk.len()];
+                    let choice = (n / chunk.len()) % 3;
+                    if vote_until_answered(&api, voter, &id, choice, &refused).await {
+                        let mut i = intake.lock().unwrap();
+                        i.acked.insert(voter.clone(), choice);
+                        i.last_accepted = Some(Instant::now());
+                    }
+                    n += 1;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+        })
+        .collect();
+
+    let mut recoveries = Vec::new();
+    for round in 1..=OUTAGES {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let accepted_before = intake.lock().unwrap().last_accepted;
+        assert!(
+            accepted_before.is_some_and(|t| t.elapsed() < Duration::from_secs(1)),
+            "outage {round}: votes are flowing when the broker is killed"
+        );
+        let refused_before = refused.load(Ordering::Relaxed);
+        unsafe { libc::kill(broker.pid().unwrap(), libc::SIGKILL) };
+        tokio::time::sleep(OUTAGE).await;
+        assert!(
+            refused.load(Ordering::Relaxed) > refused_before,
+            "outage {round}: votes arrived during the outage and were refused"
+        );
+        broker.restart();
+        // `restart` returns once the broker answers Kafka requests.
+        let answering = Instant::now();
+        loop {
+            let last = intake.lock().unwrap().last_accepted;
+            if last.is_some_and(|t| t > answering) {
+                break;
+            }
+            assert!(
+                answering.elapsed() < Duration::from_secs(10),
+                "outage {round}: no vote got a 202 within 10 s of the broker answering again \
+                 (recoveries so far: {recoveries:?})"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        recoveries.push(answering.elapsed());
+    }
+    eprintln!("202 again after the broker answered: {recoveries:?}");
+
+    stop.cancel();
+    for w in workers {
+        w.await.unwrap();
+    }
+    let acked = intake.lock().unwrap().acked.clone();
+    assert_eq!(acked.len(), voters.len());
+    let mut expected = [0u64; 3];
+    for c in acked.values() {
+        expected[*c] += 1;
+    }
+    let r = app
+        .wait_results(&id, |r| r["counts"] == json!(expected))
+        .await;
+    assert_eq!(
+        r["voters"],
+        voters.len(),
+        "every voter counted once, with their last acknowledged ballot"
+    );
+    broker.broker.stop().unwrap();
+}
