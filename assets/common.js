@@ -22,11 +22,19 @@ const LP = {
     try { data = await res.json(); } catch (_) { /* empty body */ }
     return { status: res.status, data, retryAfter: Number(res.headers.get("retry-after") || 0) };
   },
-  // Follows /api/events; calls handlers.poll/results/screen/stats, and handlers.connection(bool).
+  // Follows /api/events; calls handlers.poll/results/screen/stats (and any other event name a
+  // handler is given for), and handlers.connection(bool). Feature scripts add listeners with
+  // LP.on(name, fn) before or after; they survive reconnects.
+  listeners: {},
+  on(name, fn) {
+    (LP.listeners[name] = LP.listeners[name] || []).push(fn);
+    if (LP._es) LP._es.addEventListener(name, (ev) => fn(JSON.parse(ev.data)));
+  },
   follow(handlers, query) {
     let es;
     const open = () => {
       es = new EventSource(`/api/events${query ? `?${query}` : ""}`);
+      LP._es = es;
       es.onopen = () => handlers.connection && handlers.connection(true);
       es.onerror = () => {
         if (handlers.connection) handlers.connection(false);
@@ -34,13 +42,19 @@ const LP = {
         // (a restarting server, a captive portal): then start over after a pause.
         if (es.readyState === EventSource.CLOSED) { es.close(); setTimeout(open, 2000); }
       };
-      for (const name of ["poll", "results", "screen", "stats"]) {
-        es.addEventListener(name, (ev) => handlers[name] && handlers[name](JSON.parse(ev.data)));
+      for (const name of Object.keys(handlers)) {
+        if (name !== "connection") es.addEventListener(name, (ev) => handlers[name](JSON.parse(ev.data)));
+      }
+      for (const [name, fns] of Object.entries(LP.listeners)) {
+        for (const fn of fns) es.addEventListener(name, (ev) => fn(JSON.parse(ev.data)));
       }
     };
     open();
     return () => { es.close(); open(); };
   },
+  // Projector views other than the poll ("qa", "leaderboard"): feature scripts register
+  // LP.views[name] = { show(container), hide() } and the screen calls them.
+  views: {},
   clockOffset: 0,
   // Shows the time left until closesAt; the element keeps its height when there is no timer,
   // so nothing below it jumps when a countdown ends.

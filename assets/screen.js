@@ -8,6 +8,8 @@
   const polls = new Map();
   const results = new Map();
   let onAir = null;
+  let view = "poll";
+  let shownView = null;
   let hideHere = false; // H: results hidden on this screen, for the current poll only
   let joined = 0;
   let fitKey = null;
@@ -59,7 +61,21 @@
     LP.fit($("results"), 10, window.innerHeight * 0.05);
   }
 
+  // A view other than the poll takes the stage; the QR code stays beside it.
+  function renderView() {
+    const other = view !== "poll" && LP.views[view] ? view : null;
+    if (shownView !== other) {
+      if (shownView && LP.views[shownView].hide) LP.views[shownView].hide();
+      shownView = other;
+      if (other) LP.views[other].show($("view"));
+    }
+    $("view").hidden = !other;
+    document.body.dataset.view = other || "poll";
+    return !!other;
+  }
+
   function render() {
+    if (renderView()) { $("stage").hidden = true; $("idle").hidden = true; document.body.classList.remove("idle"); return; }
     const p = onAir && polls.get(onAir);
     $("stage").hidden = !p;
     $("idle").hidden = !!p;
@@ -86,6 +102,7 @@
       if (s.now) LP.clockOffset = s.now - Date.now();
       if (onAir !== s.poll) hideHere = false;
       onAir = s.poll;
+      view = s.view || "poll";
       render();
     },
     poll(p) {

@@ -174,6 +174,16 @@ impl Application {
         let mut tasks = JoinSet::new();
         tasks.spawn(consumer.run(shutdown.clone()));
         tasks.spawn(health.run(producer.clone(), topics.polls.clone(), shutdown.clone()));
+        // A bundled broker this serve started is kept running: restarted if it dies, hangs, or
+        // stops taking writes (see `broker::watch`).
+        if let Some(broker) = owned.as_ref().and_then(OwnedBroker::broker) {
+            let h = state.health.clone();
+            tasks.spawn(crate::broker::watch(
+                broker.clone(),
+                move || h.writes_stalled(),
+                shutdown.clone(),
+            ));
+        }
         catch_up_polls(&state, &brokers, &topics).await?;
         tasks.spawn(
             live.clone()

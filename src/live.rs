@@ -39,6 +39,7 @@ pub struct Entry {
 pub struct Snapshot {
     pub version: u64,
     pub screen: Option<String>,
+    pub view: crate::domain::events::ScreenView,
     /// Live polls by id.
     pub polls: BTreeMap<String, Entry>,
     /// Attendee pages connected to this node now.
@@ -147,6 +148,7 @@ impl Live {
         let mut next = Snapshot {
             version,
             screen: polls.screen.clone(),
+            view: polls.view,
             polls: BTreeMap::new(),
             joined: self.inner.joined.load(Ordering::Relaxed),
         };

@@ -187,6 +187,9 @@ impl TallyStore {
         if let Some(v) = meta.get("order")? {
             polls.order = decode("agenda order", v.value())?;
         }
+        if let Some(v) = meta.get("view")? {
+            polls.view = decode("screen view", v.value())?;
+        }
         Ok(polls)
     }
 
@@ -284,6 +287,8 @@ impl TallyStore {
                 let mut meta = tx.open_table(META)?;
                 meta.insert("screen", screen.as_slice())?;
                 meta.insert("order", order.as_slice())?;
+                let view = serde_json::to_vec(&state.view).expect("view serialises");
+                meta.insert("view", view.as_slice())?;
             }
         }
         tx.commit()?;

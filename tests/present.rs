@@ -291,3 +291,37 @@ async fn the_event_title_and_the_agenda_order_survive_a_rebuild_from_kafka() {
         "RustConf night"
     );
 }
+
+#[tokio::test]
+async fn the_projector_view_switches_between_the_poll_qa_and_the_leaderboard() {
+    let app = spawn_app().await;
+    create(&app, "a", json!({})).await;
+    app.admin_post("/api/polls/a/present", None).await;
+    let res = put(&app, "/api/screen", json!({"view": "qa"})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        res.json::<Value>().await.unwrap(),
+        json!({"poll": "a", "view": "qa"})
+    );
+    for bad in [json!({}), json!({"view": "nope"}), json!({"poll": "zz"})] {
+        let res = put(&app, "/api/screen", bad.clone()).await;
+        assert!(res.status().is_client_error(), "{bad}: {}", res.status());
+    }
+    assert_eq!(
+        app.get::<Value>("/api/screen").await,
+        json!({"poll": "a", "view": "qa"}),
+        "refused requests changed nothing"
+    );
+    put(&app, "/api/screen", json!({"view": "leaderboard"})).await;
+    assert_eq!(app.get::<Value>("/api/screen").await["view"], "leaderboard");
+    // Presenting (or Next) brings the poll view back.
+    assert_eq!(step(&app, "next").await, Value::Null);
+    assert_eq!(
+        app.get::<Value>("/api/screen").await,
+        json!({"poll": null, "view": "poll"})
+    );
+    // Taking off air is an explicit null.
+    app.admin_post("/api/polls/a/present", None).await;
+    put(&app, "/api/screen", json!({"poll": null})).await;
+    assert_eq!(app.get::<Value>("/api/screen").await["poll"], Value::Null);
+}

@@ -70,6 +70,20 @@ pub enum PollEvent {
     Agenda {
         order: Vec<String>,
     },
+    /// What the projector shows: the poll on air (or the idle screen), Q&A, or the leaderboard.
+    View {
+        view: ScreenView,
+    },
+}
+
+/// The projector's view. Putting a poll on air (or taking it off) switches back to `Poll`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScreenView {
+    #[default]
+    Poll,
+    Qa,
+    Leaderboard,
 }
 
 impl PollEvent {
@@ -84,9 +98,10 @@ impl PollEvent {
             | PollEvent::Reset { id, .. }
             | PollEvent::Deleted { id }
             | PollEvent::Revealed { id, .. } => id,
-            PollEvent::Screen { .. } | PollEvent::Presented { .. } | PollEvent::Stepped { .. } => {
-                "screen"
-            }
+            PollEvent::Screen { .. }
+            | PollEvent::Presented { .. }
+            | PollEvent::Stepped { .. }
+            | PollEvent::View { .. } => "screen",
             PollEvent::Agenda { .. } => "agenda",
         }
     }

@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::events::{PollEnvelope, PollEvent};
+use super::events::{PollEnvelope, PollEvent, ScreenView};
 use super::poll::{PollRecord, State};
 
 /// All polls (including deleted tombstones), the agenda order and what is on air.
@@ -17,6 +17,8 @@ pub struct Polls {
     pub screen: Option<String>,
     /// Agenda order as the organiser set it; live polls not in it follow in creation order.
     pub order: Vec<String>,
+    /// What the projector shows.
+    pub view: ScreenView,
 }
 
 impl Polls {
@@ -78,9 +80,11 @@ impl Polls {
                     changed.insert(id.clone());
                 }
             }
+            PollEvent::View { view } => self.view = *view,
             PollEvent::Screen { poll } => {
                 if poll.as_ref().is_none_or(|id| self.live(id).is_some()) {
                     self.screen = poll.clone();
+                    self.view = ScreenView::Poll;
                     if let Some(id) = poll {
                         self.edit(id, &mut changed, |p| p.start_timer(at));
                     }
@@ -177,6 +181,7 @@ impl Polls {
             });
         }
         self.screen = poll.map(str::to_string);
+        self.view = ScreenView::Poll;
     }
 }
 
@@ -363,6 +368,45 @@ mod tests {
         assert_eq!(s.agenda(), ["c", "a", "a2", "b", "d"]);
         s.apply(&env(1, PollEvent::Deleted { id: "a".into() }), 6);
         assert_eq!(s.agenda(), ["c", "a2", "b", "d"]);
+    }
+
+    #[test]
+    fn the_view_switches_back_to_the_poll_when_one_is_presented() {
+        let mut s = agenda_of(&["a"]);
+        s.apply(
+            &env(
+                1,
+                PollEvent::View {
+                    view: ScreenView::Qa,
+                },
+            ),
+            1,
+        );
+        assert_eq!((s.view, s.screen.as_deref()), (ScreenView::Qa, None));
+        s.apply(
+            &env(
+                1,
+                PollEvent::Presented {
+                    poll: Some("a".into()),
+                },
+            ),
+            2,
+        );
+        assert_eq!((s.view, s.screen.as_deref()), (ScreenView::Poll, Some("a")));
+        s.apply(
+            &env(
+                1,
+                PollEvent::View {
+                    view: ScreenView::Leaderboard,
+                },
+            ),
+            3,
+        );
+        assert_eq!(
+            s.screen.as_deref(),
+            Some("a"),
+            "the poll stays on air behind the view"
+        );
     }
 
     #[test]

@@ -64,7 +64,7 @@ fn events(
         let mut joined_sent = None;
         let cancel = state.shutdown.clone();
         let mut sent: HashMap<String, (u64, u64)> = HashMap::new();
-        let mut screen_sent: Option<Option<String>> = None;
+        let mut screen_sent: Option<(Option<String>, crate::domain::events::ScreenView)> = None;
         let mut voted: HashSet<(String, u64, u32)> = HashSet::new();
         yield Ok(Event::default().retry(Duration::from_secs(2)).comment("livepoll"));
         loop {
@@ -109,10 +109,11 @@ fn events(
                 yield event("poll", v, &serde_json::json!({ "id": id, "deleted": true }).to_string());
             }
             // After the polls, so a page never shows the poll on air in its previous state.
-            if screen_sent.as_ref() != Some(&snap.screen) {
-                let data = serde_json::json!({ "poll": snap.screen, "now": now_ms() }).to_string();
+            let screen = (snap.screen.clone(), snap.view);
+            if screen_sent.as_ref() != Some(&screen) {
+                let data = serde_json::json!({ "poll": snap.screen, "view": snap.view, "now": now_ms() }).to_string();
                 yield event("screen", v, &data);
-                screen_sent = Some(snap.screen.clone());
+                screen_sent = Some(screen);
             }
             tokio::select! {
                 changed = rx.changed() => if changed.is_err() { break },

@@ -10,6 +10,7 @@ use warp::reply::Response;
 use super::error::ApiError;
 use super::polls_api::admin_view;
 use super::{admin, json_body, json_reply, with_state};
+use crate::domain::events::ScreenView;
 use crate::service::polls as service;
 use crate::state::AppState;
 
@@ -45,23 +46,29 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .and(admin(state.clone()))
         .and(json_body())
         .and_then(|state: AppState, body: ScreenBody| async move {
-            let poll = service::set_screen(&state, body.poll)
-                .await
-                .map_err(ApiError::from)?;
-            Ok::<_, warp::Rejection>(json_reply(
-                StatusCode::OK,
-                &serde_json::json!({ "poll": poll }),
-            ))
+            if body.poll.is_none() && body.view.is_none() {
+                return Err(ApiError::BadRequest(
+                    "give {\"poll\": ID or null} or {\"view\": \"poll\"|\"qa\"|\"leaderboard\"}"
+                        .into(),
+                )
+                .into());
+            }
+            if let Some(poll) = body.poll {
+                service::set_screen(&state, poll)
+                    .await
+                    .map_err(ApiError::from)?;
+            }
+            if let Some(view) = body.view {
+                service::set_view(&state, view)
+                    .await
+                    .map_err(ApiError::from)?;
+            }
+            Ok::<_, warp::Rejection>(screen_reply(&state))
         });
     let screen_get = warp::path!("api" / "screen")
         .and(warp::get())
         .and(with_state(state.clone()))
-        .map(|s: AppState| {
-            json_reply(
-                StatusCode::OK,
-                &serde_json::json!({ "poll": s.polls().screen }),
-            )
-        });
+        .map(|s: AppState| screen_reply(&s));
     let agenda_put = warp::path!("api" / "agenda")
         .and(warp::put())
         .and(admin(state.clone()))
@@ -98,10 +105,26 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
+fn screen_reply(state: &AppState) -> Response {
+    let polls = state.polls();
+    json_reply(
+        StatusCode::OK,
+        &serde_json::json!({ "poll": polls.screen, "view": polls.view }),
+    )
+}
+
+/// `PUT /api/screen`: `poll` (an id, or null for none) and/or `view`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ScreenBody {
-    poll: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    poll: Option<Option<String>>,
+    view: Option<ScreenView>,
+}
+
+/// `Some(None)` for an explicit null, so "take off air" differs from "not given".
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
 }
 
 #[derive(Deserialize)]

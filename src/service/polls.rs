@@ -5,7 +5,7 @@
 use serde::Deserialize;
 
 use super::{ServiceError, command, command_at};
-use crate::domain::events::PollEvent;
+use crate::domain::events::{PollEvent, ScreenView};
 use crate::domain::poll::{Conflict, PollDef, PollRecord, valid_id};
 use crate::state::AppState;
 
@@ -235,6 +235,12 @@ pub async fn set_screen(
     }
     command(state, PollEvent::Screen { poll }).await?;
     Ok(state.polls().screen.clone())
+}
+
+/// Switches the projector between the poll on air, Q&A and the leaderboard.
+pub async fn set_view(state: &AppState, view: ScreenView) -> Result<ScreenView, ServiceError> {
+    command(state, PollEvent::View { view }).await?;
+    Ok(state.polls().view)
 }
 
 /// Sets the agenda order: every id a live poll, none twice; polls not listed follow.
