@@ -11,7 +11,10 @@
 #   LIVEPOLL_WATCH_PID  stop the broker when this process exits (used by the test suite)
 #
 # Exit codes: 0 ok; 1 failed (or, for status, not running); 2 bad usage;
+#             3 (status) the process lives but does not answer a Kafka Metadata request;
 #             4 the port is taken by something that is not this data dir's broker.
+# "Answers" means a Metadata request, not just ApiVersions: Tansu answers ApiVersions from
+# constants even after its storage task died (see README "When the broker goes away").
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -36,23 +39,37 @@ need() { command -v "$1" >/dev/null 2>&1 || die "$1 is required but not installe
 
 engine() { if [ -n "${KAFKA_HOME:-}" ]; then echo "apache-kafka"; else echo "tansu-$TANSU_VERSION"; fi; }
 
-# Sends a Kafka ApiVersions request and succeeds if a well-formed answer comes back within 2 s.
+# Sends one Kafka request (printf-escaped bytes) to 127.0.0.1:$1 and prints the first $3 bytes
+# of the answer as hex, or nothing if none came within 2 s. `timeout` ends the whole exchange
+# (its process group), so a broker that accepts the connection but never answers cannot hang us.
+kafka_exchange() {
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  timeout 2 bash -c '
+    exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+    printf "$2" >&3
+    dd bs="$3" count=1 iflag=fullblock <&3 2>/dev/null | od -An -tx1
+  ' _ "$1" "$2" "$3" 2>/dev/null | tr -d ' \n'
+}
+
+# Succeeds if an ApiVersions request gets a well-formed answer: something speaks Kafka there.
 answers_kafka() {
-  local port="$1" out
-  out="$(
-    (
-      exec 3<>"/dev/tcp/127.0.0.1/$port" || exit 1
-      # size=18, api_key=18 (ApiVersions), version=0, correlation_id=1, client_id="livepoll"
-      printf '\000\000\000\022\000\022\000\000\000\000\000\001\000\010livepoll' >&3
-      dd bs=8 count=1 <&3 2>/dev/null | od -An -tx1
-    ) 2>/dev/null &
-    local probe=$! i=0
-    while kill -0 "$probe" 2>/dev/null && [ $i -lt 20 ]; do sleep 0.1; i=$((i + 1)); done
-    kill "$probe" 2>/dev/null || true
-    wait "$probe" 2>/dev/null || true
-  )"
-  # bytes 4-7 of the answer are our correlation id, 00 00 00 01
-  [ "$(echo $out | awk '{print $5 $6 $7 $8}')" = "00000001" ]
+  # size=18, api_key=18 (ApiVersions), version=0, correlation_id=1, client_id="livepoll"
+  local out
+  out="$(kafka_exchange "$1" '\000\000\000\022\000\022\000\000\000\000\000\001\000\010livepoll' 8)"
+  # bytes 4-7 of the answer are our correlation id
+  [ "${out:8:8}" = "00000001" ]
+}
+
+# Succeeds if a Metadata request for all topics is answered with at least one broker. Unlike
+# ApiVersions (answered from constants), this goes through the broker's storage: a broker whose
+# request handling is broken can still answer ApiVersions, but not this.
+answers_metadata() {
+  # size=22, api_key=3 (Metadata), version=1, correlation_id=2, client_id="livepoll",
+  # topics=null (all)
+  local out
+  out="$(kafka_exchange "$1" '\000\000\000\026\000\003\000\001\000\000\000\002\000\010livepoll\377\377\377\377' 12)"
+  # size, correlation id, number of brokers (1 to 255)
+  [ "${out:8:8}" = "00000002" ] && [ "${out:16:6}" = "000000" ] && [ "${out:22:2}" != "00" ]
 }
 
 # True while the process runs. A killed process whose parent never reaps it (PID 1 in some
@@ -137,11 +154,11 @@ start_watchdog() {
 cmd_start() {
   local pid
   if pid="$(broker_pid)"; then
-    if answers_kafka "$KAFKA_PORT"; then
+    if answers_metadata "$KAFKA_PORT"; then
       say "already running (pid $pid, 127.0.0.1:$KAFKA_PORT)"
       return 0
     fi
-    die "a broker process (pid $pid) exists but does not answer on port $KAFKA_PORT; run: $0 stop"
+    die "a broker process (pid $pid) exists but does not answer Kafka requests on port $KAFKA_PORT (see $LOG_FILE); stop it first: livepoll kafka stop (or $0 stop)"
   fi
   if port_in_use "$KAFKA_PORT"; then
     say "port $KAFKA_PORT is already in use by another process (not this data dir's broker)"
@@ -156,7 +173,7 @@ cmd_start() {
   pid="$(cat "$PID_FILE")"
   [ -n "${LIVEPOLL_WATCH_PID:-}" ] && start_watchdog "$LIVEPOLL_WATCH_PID"
   local waited=0
-  until answers_kafka "$KAFKA_PORT"; do
+  until answers_metadata "$KAFKA_PORT"; do
     if ! alive "$pid"; then
       rm -f "$PID_FILE"
       tail -n 20 "$LOG_FILE" >&2 || true
@@ -201,11 +218,15 @@ cmd_stop() {
 cmd_status() {
   local pid
   if pid="$(broker_pid)"; then
-    if answers_kafka "$KAFKA_PORT"; then
+    if answers_metadata "$KAFKA_PORT"; then
       echo "running pid=$pid port=$KAFKA_PORT engine=$(engine) data=$BROKER_DIR"
       return 0
     fi
-    echo "unresponsive pid=$pid port=$KAFKA_PORT engine=$(engine)"
+    if answers_kafka "$KAFKA_PORT"; then
+      echo "unresponsive pid=$pid port=$KAFKA_PORT engine=$(engine): answers ApiVersions but not Metadata requests"
+    else
+      echo "unresponsive pid=$pid port=$KAFKA_PORT engine=$(engine): does not answer Kafka requests"
+    fi
     return 3
   fi
   echo "stopped port=$KAFKA_PORT engine=$(engine)"

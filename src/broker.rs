@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 const SCRIPT: &str = include_str!("../scripts/kafka.sh");
 const TANSU_ENV: &str = include_str!("../kafka/tansu.env");
@@ -150,6 +151,11 @@ impl OwnedBroker {
         }
     }
 
+    /// The broker, for the watcher.
+    pub fn broker(&self) -> Option<&BundledBroker> {
+        self.broker.as_ref()
+    }
+
     pub fn stop(mut self) {
         if let Some(b) = self.broker.take()
             && let Err(e) = b.stop()
@@ -163,6 +169,87 @@ impl Drop for OwnedBroker {
     fn drop(&mut self) {
         if let Some(b) = self.broker.take() {
             let _ = b.stop();
+        }
+    }
+}
+
+/// How often `serve` checks the bundled broker it started.
+pub const WATCH_INTERVAL: Duration = Duration::from_secs(2);
+/// How long the broker may fail to answer Kafka requests (with its process alive) before it
+/// counts as hung and is restarted. Each check waits 2 s for an answer, and a loaded broker
+/// answers late rather than never; a wedged Tansu (see README) never answers again.
+pub const HUNG_AFTER: Duration = Duration::from_secs(10);
+/// Least time between two restarts for taking no writes (the fresh broker gets a chance).
+const WRITE_STALL_RESTART_GAP: Duration = Duration::from_secs(60);
+
+/// Keeps a bundled broker that `serve` started running, until `cancel`: restarts it when its
+/// process is gone, when it has not answered Kafka requests for [`HUNG_AFTER`], or when
+/// `writes_stalled()` says it answers but takes no writes. Every restart is logged with why.
+/// A restart that is under way is finished even if `cancel` fires meanwhile, so the broker is
+/// never started behind the back of the shutdown that stops it.
+pub async fn watch(
+    broker: BundledBroker,
+    writes_stalled: impl Fn() -> bool + Send + 'static,
+    cancel: tokio_util::sync::CancellationToken,
+) {
+    let mut unanswered_since: Option<Instant> = None;
+    let mut last_restart: Option<Instant> = None;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(WATCH_INTERVAL) => {}
+            _ = cancel.cancelled() => return,
+        }
+        let b = broker.clone();
+        let status = match tokio::task::spawn_blocking(move || b.status()).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                tracing::warn!("cannot check the bundled Kafka broker: {e}");
+                continue;
+            }
+            Err(_) => continue,
+        };
+        if cancel.is_cancelled() {
+            return;
+        }
+        let why = match status {
+            Status::Stopped(s) => Some(format!("its process is gone ({s})")),
+            Status::Unresponsive(s) => {
+                let since = *unanswered_since.get_or_insert_with(Instant::now);
+                (since.elapsed() >= HUNG_AFTER).then(|| {
+                    format!(
+                        "it has not answered Kafka requests for {} s ({s})",
+                        since.elapsed().as_secs()
+                    )
+                })
+            }
+            Status::Running(_) => {
+                unanswered_since = None;
+                (writes_stalled()
+                    && last_restart.is_none_or(|t| t.elapsed() >= WRITE_STALL_RESTART_GAP))
+                .then(|| "it answers requests but takes no writes".to_string())
+            }
+        };
+        let Some(why) = why else { continue };
+        tracing::error!(
+            "the bundled Kafka broker on {} needs a restart: {why}; restarting it",
+            broker.bootstrap()
+        );
+        last_restart = Some(Instant::now());
+        unanswered_since = None;
+        let b = broker.clone();
+        // Not raced against `cancel`: see above.
+        let result = tokio::task::spawn_blocking(move || {
+            b.stop()?;
+            b.start()
+        })
+        .await;
+        match result {
+            Ok(Ok(())) => tracing::warn!(
+                "the bundled Kafka broker on {} was restarted",
+                broker.bootstrap()
+            ),
+            Ok(Err(e)) => tracing::error!("restarting the bundled Kafka broker failed: {e}"),
+            Err(e) => tracing::error!("restarting the bundled Kafka broker failed: {e}"),
         }
     }
 }

@@ -267,3 +267,193 @@ async fn sigterm_while_serve_is_still_starting_stops_it_cleanly_with_its_broker(
         "the broker it started is stopped"
     );
 }
+
+/// Does to the broker what livepoll's idempotent producer used to do after an outage: a message
+/// that times out makes librdkafka bump the idempotent producer's epoch locally (no request to
+/// the broker), and the next produce carries that epoch. Tansu 0.6.0 has no row for it and
+/// panics in `idempotent_message_check` (tansu-storage src/lite.rs:503). The broker is frozen
+/// with SIGSTOP for the timeout, so nothing is killed. Returns the last produce's result.
+async fn produce_with_a_locally_bumped_epoch(bootstrap: &str, pid: i32, topic: &str) -> String {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let topics = livepoll::kafka::Topics {
+        votes: topic.to_string(),
+        polls: format!("{topic}.polls"),
+    };
+    livepoll::kafka::ensure_topics(bootstrap, &topics, 1)
+        .await
+        .unwrap();
+    let producer: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("enable.idempotence", "true")
+        .set("message.timeout.ms", "2000")
+        .set("request.timeout.ms", "1000")
+        .create()
+        .unwrap();
+    let send = |n: u32| {
+        let p = producer.clone();
+        let topic = topic.to_string();
+        async move {
+            p.send(
+                FutureRecord::to(&topic)
+                    .key("k")
+                    .payload(&format!("record {n}")),
+                Duration::from_secs(5),
+            )
+            .await
+            .map(|d| format!("delivered at offset {}", d.offset))
+            .map_err(|(e, _)| e.to_string())
+        }
+    };
+    send(1).await.expect("the first record is delivered");
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let timed_out = send(2).await;
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    assert!(timed_out.is_err(), "{timed_out:?}");
+    match send(3).await {
+        Ok(s) | Err(s) => s,
+    }
+}
+
+fn broker_log(data_dir: &std::path::Path) -> String {
+    std::fs::read_to_string(data_dir.join("kafka/broker.log")).unwrap_or_default()
+}
+
+fn broker_pid(data_dir: &std::path::Path) -> Option<i32> {
+    std::fs::read_to_string(data_dir.join("kafka/broker.pid"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+#[tokio::test]
+async fn kafka_status_tells_a_wedged_broker_from_a_working_one() {
+    let broker = TestBroker::start();
+    let (dir, port) = (&broker.data_dir, broker.port);
+    let out = kafka_cli("status", dir, port);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("running"));
+
+    let pid = broker.pid().unwrap();
+    let last = produce_with_a_locally_bumped_epoch(&broker.bootstrap(), pid, "wedge").await;
+    assert!(
+        broker_log(dir).contains("more or less than one row"),
+        "Tansu 0.6.0 panicked on the bumped epoch (last produce: {last})"
+    );
+    // The panic took Tansu's storage task down: the process lives and still answers
+    // ApiVersions, but no request that needs storage.
+    assert!(pid_alive(pid));
+    let out = kafka_cli("status", dir, port);
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("unresponsive"), "{text}");
+    assert!(
+        text.contains("answers ApiVersions but not Metadata"),
+        "{text}"
+    );
+    let out = kafka_cli("start", dir, port);
+    assert!(
+        !out.status.success(),
+        "start does not pass a wedged broker off as running"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("does not answer Kafka requests"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // stop + start is the cure, and livepoll's producer writes to the restarted broker.
+    assert!(kafka_cli("stop", dir, port).status.success());
+    broker.restart();
+    assert!(kafka_cli("status", dir, port).status.success());
+    let producer = livepoll::kafka::VoteProducer::new(&broker.bootstrap()).unwrap();
+    producer
+        .send("wedge", "k", b"after the restart")
+        .await
+        .expect("the restarted broker takes writes");
+    broker.broker.stop().unwrap();
+}
+
+/// Waits until the bundled broker in `dir` runs under a pid other than `old`; returns it.
+async fn wait_for_new_broker_pid(dir: &std::path::Path, old: i32, secs: u64) -> i32 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(pid) = broker_pid(dir)
+            && pid != old
+            && pid_alive(pid)
+        {
+            return pid;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the broker was not restarted within {secs} s; its log ends: {}",
+            broker_log(dir)
+                .lines()
+                .rev()
+                .take(5)
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Retries one vote until it gets a 202 (panics after `secs`).
+async fn vote_within(api: &Api, voter: &str, poll: &str, choice: usize, secs: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let res = api
+            .client
+            .post(api.url(&format!("/api/polls/{poll}/votes")))
+            .header("x-livepoll-voter", voter)
+            .json(&serde_json::json!({ "choice": choice }))
+            .send()
+            .await;
+        if res.is_ok_and(|r| r.status() == StatusCode::ACCEPTED) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no 202 within {secs} s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn serve_restarts_the_bundled_broker_it_started_when_it_dies_or_wedges() {
+    let dir = tempfile::tempdir().unwrap();
+    let (kport, hport) = (free_port(), free_port());
+    let mut serve = ServeProcess::start_bundled(dir.path(), kport, hport);
+    serve.wait_healthy(120).await;
+    let api = serve.api();
+    let id = api.open_poll(single(2)).await;
+    let voter = api.session().await;
+    vote_within(&api, &voter, &id, 0, 5).await;
+
+    // Killed: restarted within a watch interval or two.
+    let first = broker_pid(dir.path()).unwrap();
+    unsafe { libc::kill(first, libc::SIGKILL) };
+    let second = wait_for_new_broker_pid(dir.path(), first, 20).await;
+    vote_within(&api, &voter, &id, 1, 15).await;
+
+    // Wedged (alive, answering ApiVersions, failing everything else): restarted once it has
+    // not answered for the watcher's patience.
+    produce_with_a_locally_bumped_epoch(&format!("127.0.0.1:{kport}"), second, "wedge").await;
+    assert!(broker_log(dir.path()).contains("more or less than one row"));
+    let third = wait_for_new_broker_pid(dir.path(), second, 60).await;
+    assert!(!pid_alive(second), "the wedged broker was stopped");
+    vote_within(&api, &voter, &id, 0, 15).await;
+    let r = api
+        .wait_results(&id, |r| r["counts"] == serde_json::json!([1, 0]))
+        .await;
+    assert_eq!(r["voters"], 1, "the last acknowledged ballot counts, once");
+
+    serve.signal(libc::SIGTERM);
+    assert_eq!(serve.wait(60), Some(0));
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        !pid_alive(third),
+        "the broker serve restarted is stopped with it"
+    );
+}
