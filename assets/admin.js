@@ -780,7 +780,7 @@
     $("console").dataset.loaded = "true"; // the agenda is shown (tests wait for it)
   }
 
-  (async () => {
+  LP.ready.then(async () => {
     // A one-click organiser link carries the token in the fragment (never sent to the server):
     // take it, sign in with it, and remove it from the address bar and the history.
     const m = /(?:^#|&)token=([^&]*)/.exec(location.hash);
@@ -794,5 +794,5 @@
     }
     if (token && (await signIn(token))) start();
     else showLogin("");
-  })();
+  });
 })();

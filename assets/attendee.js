@@ -2,7 +2,7 @@
 // Everything shown is derived from the current poll state on each render, so a status can never
 // outlive the state it describes (an open poll never says "closed").
 "use strict";
-(() => {
+LP.ready.then(() => {
   const $ = (id) => document.getElementById(id);
   const polls = new Map();
   const results = new Map();
@@ -49,9 +49,9 @@
   }
 
   function friendly(p, r) {
-    if (p.kind === "multiple") return `Choose between 1 and ${p.max_choices} options.`;
-    if (p.kind === "wordcloud") return (r.data && r.data.message && r.data.message.includes("at most")) ? "That is too long: 40 characters at most." : "Type a word or two first.";
-    return "That vote could not be recorded; please try again.";
+    if (p.kind === "multiple") return LP.t("choose_between", { max: p.max_choices });
+    if (p.kind === "wordcloud") return (r.data && r.data.message && r.data.message.includes("at most")) ? LP.t("too_long", { max: 40 }) : LP.t("type_a_word");
+    return LP.t("not_recorded");
   }
 
   async function send(body, attempt = 0) {
@@ -60,14 +60,14 @@
     const k = key(p);
     clearTimeout(retryTimer);
     sending = k;
-    flash = { key: k, text: "Sending…", cls: "" };
+    flash = { key: k, text: LP.t("sending"), cls: "" };
     render();
     const r = await LP.api("POST", `/api/polls/${encodeURIComponent(p.id)}/votes`, body).catch(() => ({ status: 0 }));
     sending = null;
     if (r.status === 202) {
       mine[k] = sentBallot(body);
       draft = null;
-      flash = { key: k, text: "✓ Vote recorded. You can change it until voting closes.", cls: "ok" };
+      flash = { key: k, text: LP.t("vote_recorded"), cls: "ok" };
     } else if (r.status === 401 && attempt < 2) {
       await ensureSession();
       return send(body, attempt + 1);
@@ -77,10 +77,10 @@
       flash = { key: k, text: friendly(p, r), cls: "bad" };
     } else if (r.status === 429 || r.status === 503 || r.status === 0) {
       const wait = Math.max(1, r.retryAfter || 2);
-      flash = { key: k, text: `Busy — retrying in ${wait}s… (your vote is not recorded yet)`, cls: "warn" };
+      flash = { key: k, text: LP.t("busy_retry", { s: wait }), cls: "warn" };
       if (attempt < 10) retryTimer = setTimeout(() => send(body, attempt + 1), wait * 1000);
     } else {
-      flash = { key: k, text: "Something went wrong; please try again.", cls: "bad" };
+      flash = { key: k, text: LP.t("went_wrong"), cls: "bad" };
     }
     render();
   }
@@ -91,12 +91,12 @@
     if (flash && flash.key === k && (open || flash.cls !== "warn") && sending === k) return flash;
     if (!open) {
       clearTimeout(retryTimer);
-      if (p.state === "closed") return { text: current.length || mine[k] ? "Voting is closed. Your vote was counted." : "Voting is closed.", cls: "muted" };
-      return { text: "Voting has not started yet.", cls: "muted" };
+      if (p.state === "closed") return { text: current.length || mine[k] ? LP.t("closed_counted") : LP.t("closed"), cls: "muted" };
+      return { text: LP.t("not_started"), cls: "muted" };
     }
-    if (draft && draft.key === k) return { text: "Not sent yet — tap Send to vote.", cls: "warn" };
+    if (draft && draft.key === k) return { text: LP.t("not_sent"), cls: "warn" };
     if (flash && flash.key === k) return flash;
-    if (mine[k]) return { text: "✓ Your vote is recorded. You can change it until voting closes.", cls: "ok" };
+    if (mine[k]) return { text: LP.t("vote_kept"), cls: "ok" };
     return { text: "", cls: "" };
   }
 
@@ -143,14 +143,14 @@
       if (multi) {
         const n = selected.length;
         form.append(LP.el("p", { class: `hint${full && open ? " full" : ""}`, text: full && open && p.max_choices > 1
-          ? `${n} of ${p.max_choices} chosen — that is the most you can pick; tap one to remove it.`
-          : `Choose up to ${p.max_choices}. ${n} chosen.` }));
+          ? LP.t("chosen_full", { n, max: p.max_choices })
+          : LP.t("choose_up_to", { n, max: p.max_choices }) }));
         const canSend = open && n > 0 && !!draft && draft.key === k;
-        form.append(LP.el("button", Object.assign({ class: "primary", type: "button", text: "Send", "data-i": "send",
+        form.append(LP.el("button", Object.assign({ class: "primary", type: "button", text: LP.t("send"), "data-i": "send",
           onclick: () => canSend && send({ choices: draft.choices }) }, canSend ? {} : { disabled: "" })));
       }
     } else if (p.kind === "rating") {
-      const row = LP.el("div", { class: `rating s${p.scale}`, role: "group", "aria-label": `rating from 1 to ${p.scale}` });
+      const row = LP.el("div", { class: `rating s${p.scale}`, role: "group", "aria-label": LP.t("rating_group", { n: p.scale }) });
       for (let v = 1; v <= p.scale; v++) {
         const label = p.labels && (v === 1 ? `1, ${p.labels[0]}` : v === p.scale ? `${v}, ${p.labels[1]}` : null);
         row.append(choiceButton(String(v), current.includes(v), !open, () => send({ rating: v }), Object.assign({ "data-i": String(v) }, label ? { "aria-label": label } : {})));
@@ -159,7 +159,7 @@
       if (p.labels) form.append(LP.el("div", { class: "ends" }, LP.el("span", { text: `1 = ${p.labels[0]}` }), LP.el("span", { text: `${p.scale} = ${p.labels[1]}` })));
     } else if (!typing) {
       const b = mine[k];
-      const input = LP.el("input", { type: "text", maxlength: "40", "aria-label": "your word", placeholder: "A word or two", enterkeyhint: "send" });
+      const input = LP.el("input", { type: "text", maxlength: "40", "aria-label": LP.t("word_label"), placeholder: LP.t("word_placeholder"), enterkeyhint: "send" });
       if (b && b.text) input.value = b.text;
       const submit = () => open && input.value.trim() && send({ text: input.value });
       input.addEventListener("input", () => {
@@ -170,7 +170,7 @@
         $("status").textContent = s.text; $("status").className = `status ${s.cls}`;
       });
       input.addEventListener("keydown", (e) => { if (e.key === "Enter") submit(); });
-      form.append(input, LP.el("button", { class: "primary", type: "button", text: "Send", onclick: submit }));
+      form.append(input, LP.el("button", { class: "primary", type: "button", text: LP.t("send"), onclick: submit }));
     }
     if (p.kind === "wordcloud") for (const c of form.querySelectorAll("input, button")) c.disabled = !open;
     if (focused) { const f = form.querySelector(`[data-i="${focused}"]`); if (f && !f.disabled) f.focus(); }
@@ -178,7 +178,7 @@
     $("status").textContent = s.text;
     $("status").className = `status ${s.cls}`;
     const r = results.get(p.id);
-    LP.renderResults($("results"), p, r && r.round === p.round ? r : null, "Results are hidden for now");
+    LP.renderResults($("results"), p, r && r.round === p.round ? r : null);
   }
 
   LP.follow({
@@ -202,8 +202,8 @@
     results(r) {
       results.set(r.poll, r);
       const p = polls.get(onAir);
-      if (r.poll === onAir && p && r.round === p.round) LP.renderResults($("results"), p, r, "Results are hidden for now");
+      if (r.poll === onAir && p && r.round === p.round) LP.renderResults($("results"), p, r);
     },
   });
   ensureSession();
-})();
+});

@@ -2,6 +2,58 @@
 // never as HTML, so poll text can never become markup or script.
 "use strict";
 const LP = {
+  // Languages of the attendee and projector pages (one message file each in /assets/i18n/).
+  languages: ["en", "de", "fr", "es", "pt", "ar"],
+  rtl: ["ar"],
+  lang: "en",
+  messages: {},
+  fallback: {},
+  // The page's language: ?lang=xx, else the browser's first supported language, else English.
+  pickLanguage() {
+    // A page may fix its language (the organiser console is English).
+    if (document.documentElement.dataset.lang) return document.documentElement.dataset.lang;
+    const asked = new URLSearchParams(location.search).get("lang");
+    const wanted = [asked, ...(navigator.languages || [navigator.language])].filter(Boolean);
+    for (const w of wanted) {
+      const base = String(w).toLowerCase().split("-")[0];
+      if (LP.languages.includes(base)) return base;
+    }
+    return "en";
+  },
+  async loadMessages() {
+    const get = async (l) => { try { const r = await fetch(`/assets/i18n/${l}.json`); return r.ok ? await r.json() : {}; } catch (_) { return {}; } };
+    LP.lang = LP.pickLanguage();
+    LP.fallback = await get("en");
+    LP.messages = LP.lang === "en" ? LP.fallback : await get(LP.lang);
+    document.documentElement.lang = LP.lang;
+    document.documentElement.dir = LP.rtl.includes(LP.lang) ? "rtl" : "ltr";
+    LP.translate(document);
+  },
+  // The message for key in the page's language (English if missing), with {name} replaced by
+  // vars (numbers formatted for the language); a message with plural forms picks by vars.n.
+  t(key, vars) {
+    let m = LP.messages[key] !== undefined ? LP.messages[key] : LP.fallback[key];
+    if (m === undefined) return key;
+    vars = vars || {};
+    if (typeof m === "object") {
+      const forms = m;
+      const cat = new Intl.PluralRules(LP.lang).select(Number(vars.n) || 0);
+      m = forms[cat] !== undefined ? forms[cat] : forms.other;
+    }
+    return m.replace(/\{(\w+)\}/g, (_, k) => (vars[k] === undefined ? `{${k}}` : typeof vars[k] === "number" ? LP.num(vars[k]) : String(vars[k])));
+  },
+  num(n, opts) { return new Intl.NumberFormat(LP.lang, opts).format(n); },
+  pct(share) { return LP.num(share, { style: "percent", maximumFractionDigits: 0 }); },
+  // Fills elements marked data-i18n="key" (text) and data-i18n-attr="attr:key,…" (attributes).
+  translate(root) {
+    for (const e of root.querySelectorAll("[data-i18n]")) e.textContent = LP.t(e.dataset.i18n);
+    for (const e of root.querySelectorAll("[data-i18n-attr]")) {
+      for (const pair of e.dataset.i18nAttr.split(",")) {
+        const [attr, key] = pair.split(":");
+        e.setAttribute(attr.trim(), LP.t(key.trim()));
+      }
+    }
+  },
   el(tag, props, ...children) {
     const e = document.createElement(tag);
     for (const [k, v] of Object.entries(props || {})) {
@@ -56,13 +108,15 @@ const LP = {
   // LP.views[name] = { show(container), hide() } and the screen calls them.
   views: {},
   clockOffset: 0,
+  // Resolves once the page's messages are loaded; pages start from it.
+  ready: null,
   // Shows the time left until closesAt; the element keeps its height when there is no timer,
   // so nothing below it jumps when a countdown ends.
   countdown(el, closesAt) {
     clearInterval(el._timer);
     const tick = () => {
       const left = Math.max(0, Math.ceil((closesAt - (Date.now() + LP.clockOffset)) / 1000));
-      el.textContent = `${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")} left`;
+      el.textContent = LP.t("time_left", { time: `${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}` });
       el.classList.toggle("ending", left <= 10);
       if (!left) clearInterval(el._timer);
     };
@@ -108,14 +162,13 @@ const LP = {
       const r = container._rows[i];
       if (!r) return;
       const share = voters ? n / voters : 0;
-      const pct = Math.round(100 * share);
-      r.count.textContent = rating ? String(n) : `${n} · ${pct}%`;
-      r.item.setAttribute("aria-label", `${rating ? `rated ${r.label}` : r.label}: ${LP.plural(n, "vote", "votes")}, ${pct} percent of voters`);
+      r.count.textContent = rating ? LP.num(n) : `${LP.num(n)} · ${LP.pct(share)}`;
+      r.item.setAttribute("aria-label", LP.t("bar_label", { label: rating ? LP.t("rated", { label: r.label }) : r.label, votes: LP.t("votes", { n }), pct: LP.pct(share) }));
       r.item.classList.toggle("lead", n > 0 && n === max);
       requestAnimationFrame(() => { r.fill.style[rating ? "height" : "width"] = `${100 * share}%`; });
     });
     if (rating) {
-      container._mean.textContent = results.mean != null && voters ? `Average ${results.mean.toFixed(1)} / ${labels.length}` : "No ratings yet";
+      container._mean.textContent = results.mean != null && voters ? LP.t("average", { mean: LP.num(results.mean, { minimumFractionDigits: 1, maximumFractionDigits: 1 }), max: labels.length }) : LP.t("no_ratings");
     }
   },
   renderHidden(container, results, text) {
@@ -124,22 +177,23 @@ const LP = {
       container._key = key;
       container._n = LP.el("span", { class: "answered-n" });
       container._label = LP.el("span", { class: "answered-label" });
-      container.replaceChildren(LP.el("div", { class: "answered", role: "status" }, container._n, container._label,
-        LP.el("span", { class: "answered-note", text: text || "Results will be shown later" })));
+      container._note = LP.el("span", { class: "answered-note" });
+      container.replaceChildren(LP.el("div", { class: "answered", role: "status" }, container._n, container._label, container._note));
     }
-    container._n.textContent = String(results.voters || 0);
-    container._label.textContent = results.voters === 1 ? "answer so far" : "answers so far";
+    container._n.textContent = LP.num(results.voters || 0);
+    container._label.textContent = LP.t("answers_so_far", { n: results.voters || 0 });
+    container._note.textContent = text || LP.t("hidden_for_now");
   },
   renderWords(container, words) {
     container._key = null;
     const max = Math.max(1, ...words.map((w) => w[1]));
     const cloud = LP.el("div", { class: "words", "aria-hidden": "true" });
     words.forEach(([w, n], i) => {
-      const s = LP.el("span", { class: `w c${i % 12}`, title: LP.plural(n, "vote", "votes") }, w, n > 1 ? LP.el("small", { text: String(n) }) : null);
+      const s = LP.el("span", { class: `w c${i % 12}`, title: LP.t("votes", { n }) }, w, n > 1 ? LP.el("small", { text: LP.num(n) }) : null);
       s.style.fontSize = `${0.8 + 2.2 * Math.sqrt(n / max)}em`;
       cloud.append(s);
     });
-    if (!words.length) cloud.append(LP.el("span", { class: "muted", text: "No words yet" }));
+    if (!words.length) cloud.append(LP.el("span", { class: "muted", text: LP.t("no_words") }));
     container.replaceChildren(cloud, LP.el("p", { class: "sr-only", text: words.map(([w, n]) => `${w}: ${n}`).join(", ") }));
   },
   // Largest font size (px, between min and max) at which box's content fits inside box.
@@ -155,3 +209,4 @@ const LP = {
     return best;
   },
 };
+LP.ready = LP.loadMessages();

@@ -3,7 +3,7 @@
 // projector (1280×720 to 4K) instead of overflowing. A screen signed in as the organiser
 // (admin cookie, or opened with #token=…) can step through the agenda with N/P and reveal with R.
 "use strict";
-(() => {
+LP.ready.then(() => {
   const $ = (id) => document.getElementById(id);
   const polls = new Map();
   const results = new Map();
@@ -32,7 +32,7 @@
     const info = await LP.api("GET", "/api/info").catch(() => null);
     if (info && info.data) {
       for (const e of document.querySelectorAll(".join-url")) e.textContent = info.data.join_url.replace(/^https?:\/\//, "");
-      $("title").textContent = info.data.title || "Join in";
+      $("title").textContent = info.data.title || LP.t("join_in");
       document.title = info.data.title ? `${info.data.title} — screen` : "livepoll — screen";
       LP.clockOffset = info.data.now - Date.now();
     }
@@ -47,7 +47,7 @@
 
   function turnout(p, r) {
     if (!r) return "";
-    return `${LP.plural(r.voters, "voter", "voters")}${p.state === "closed" ? " · voting closed" : ""}`;
+    return `${LP.t("voters", { n: r.voters })}${p.state === "closed" ? LP.t("voting_closed_suffix") : ""}`;
   }
 
   function fitAll(force) {
@@ -80,14 +80,14 @@
     $("stage").hidden = !p;
     $("idle").hidden = !!p;
     document.body.classList.toggle("idle", !p);
-    $("joined").textContent = joined ? `${joined} joined` : "";
+    $("joined").textContent = joined ? LP.t("joined", { n: joined }) : "";
     if (!p) { LP.countdown($("countdown"), null); fitAll(true); return; }
     $("question").textContent = p.question;
     LP.countdown($("countdown"), p.state === "open" ? p.closes_at : null);
     const r0 = results.get(p.id);
     const r = r0 && r0.round === p.round ? r0 : null;
     const shown = r && (hideHere || !roomSees(p)) ? { poll: r.poll, round: r.round, voters: r.voters } : r;
-    LP.renderResults($("results"), p, shown, hideHere ? "Results hidden on this screen" : "Results are hidden for now");
+    LP.renderResults($("results"), p, shown, hideHere ? LP.t("hidden_here") : LP.t("hidden_for_now"));
     $("turnout").textContent = turnout(p, r);
     fitAll(false);
   }
@@ -95,7 +95,7 @@
   const reconnect = LP.follow({
     connection(ok) {
       $("live").hidden = false;
-      $("live").textContent = ok ? "● live" : "⚠ connection lost — reconnecting";
+      $("live").textContent = ok ? LP.t("live") : LP.t("connection_lost");
       $("live").className = ok ? "live" : "live lost";
     },
     screen(s) {
@@ -125,8 +125,8 @@
   async function adminCall(path) {
     const token = sessionStorage.getItem("livepoll-admin");
     const r = await LP.api("POST", path, undefined, token ? { authorization: `Bearer ${token}` } : {}).catch(() => ({ status: 0 }));
-    if (r.status === 401) say("Sign in first: open this screen from the organiser console");
-    else if (r.status >= 400 || r.status === 0) say((r.data && r.data.message) || "That did not work; try again");
+    if (r.status === 401) say(LP.t("sign_in_first"));
+    else if (r.status >= 400 || r.status === 0) say((r.data && r.data.message) || LP.t("did_not_work"));
     return r;
   }
 
@@ -145,4 +145,4 @@
     else return;
     e.preventDefault();
   });
-})();
+});
