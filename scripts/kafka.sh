@@ -64,12 +64,12 @@ answers_kafka() {
 # ApiVersions (answered from constants), this goes through the broker's storage: a broker whose
 # request handling is broken can still answer ApiVersions, but not this.
 answers_metadata() {
-  # size=22, api_key=3 (Metadata), version=1, correlation_id=2, client_id="livepoll",
-  # topics=null (all)
+  # size=23, api_key=3 (Metadata), version=4 (the oldest Apache Kafka 4 still takes),
+  # correlation_id=2, client_id="livepoll", topics=null (all), allow_auto_topic_creation=false
   local out
-  out="$(kafka_exchange "$1" '\000\000\000\026\000\003\000\001\000\000\000\002\000\010livepoll\377\377\377\377' 12)"
-  # size, correlation id, number of brokers (1 to 255)
-  [ "${out:8:8}" = "00000002" ] && [ "${out:16:6}" = "000000" ] && [ "${out:22:2}" != "00" ]
+  out="$(kafka_exchange "$1" '\000\000\000\027\000\003\000\004\000\000\000\002\000\010livepoll\377\377\377\377\000' 16)"
+  # size, correlation id, throttle time, number of brokers (1 to 255)
+  [ "${out:8:8}" = "00000002" ] && [ "${out:24:6}" = "000000" ] && [ "${out:30:2}" != "00" ]
 }
 
 # True while the process runs. A killed process whose parent never reaps it (PID 1 in some
