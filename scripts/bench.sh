@@ -4,7 +4,7 @@
 #
 #   bash scripts/bench.sh
 #
-#   (a) raw Kafka producer rate (librdkafka, livepoll's idempotent acks=all settings, same record size)
+#   (a) raw Kafka producer rate (librdkafka, livepoll's own acks=all settings, same record size)
 #   (a2) the same with only as many records in flight as (b) has HTTP clients
 #   (b) livepoll HTTP votes/s end to end, as fast as possible for BENCH_DURATION s
 #   (c) ack and vote-to-screen latency at a fixed BENCH_RATE votes/s

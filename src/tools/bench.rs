@@ -1,6 +1,6 @@
 //! `livepoll bench`: the baselines and loads that `scripts/bench.sh` measures livepoll against.
 //!
-//! - `produce`: librdkafka alone, with livepoll's own producer settings (idempotent, acks=all),
+//! - `produce`: librdkafka alone, with livepoll's own producer settings (acks=all, one request in flight),
 //!   appending vote-sized records as fast as the broker takes them. With `--poll` the records are
 //!   real votes for that poll, which is how the benchmark fills the log for the rebuild test.
 //! - `consume`: librdkafka alone, with livepoll's consumer settings, reading a topic from the
@@ -93,6 +93,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             let topics = Topics {
                 votes: a.topic.clone(),
                 polls: format!("{}.polls", a.topic),
+                qa: format!("{}.qa", a.topic),
             };
             ensure_topics(&a.brokers, &topics, a.partitions).await?;
             tokio::task::spawn_blocking(move || produce(&a)).await?
@@ -162,6 +163,7 @@ fn produce(a: &ProduceArgs) -> anyhow::Result<()> {
             round: a.round,
             voter,
             ballot: Ballot::Choices(vec![(i % u64::from(a.options.max(1))) as u16]),
+            quiz: None,
         };
         let payload = serde_json::to_vec(&event)?;
         bytes += payload.len() as u64;
