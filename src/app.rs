@@ -185,6 +185,7 @@ impl Application {
             ));
         }
         catch_up_polls(&state, &brokers, &topics).await?;
+        crate::service::qa::catch_up(&state, &brokers).await?;
         tasks.spawn(
             live.clone()
                 .run(store.clone(), state.polls(), shutdown.clone()),

@@ -17,9 +17,13 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::events::{PollEnvelope, VoteEvent};
+use crate::domain::qa::QaEnvelope;
 use crate::kafka::{Topics, consumer_config, partition_count};
 use crate::live::Live;
 use crate::store::{Consumed, Event, Polls, TallyStore};
+
+mod qa;
+pub use qa::QaHandles;
 
 /// Largest number of records applied in one redb transaction.
 pub const MAX_BATCH: usize = 20_000;
@@ -30,6 +34,7 @@ pub const MAX_BATCH: usize = 20_000;
 pub enum TopicKind {
     Polls,
     Votes,
+    Qa,
 }
 
 /// A consumed record before decoding: topic, its name, partition, offset, payload.
@@ -46,6 +51,7 @@ pub struct ConsumerHandles {
     pub healthy: Arc<AtomicBool>,
     /// Vote records applied so far: the sum of the next offsets of every votes partition.
     pub votes_applied: Arc<AtomicU64>,
+    pub qa: QaHandles,
 }
 
 pub struct TallyConsumer {
@@ -58,6 +64,7 @@ pub struct TallyConsumer {
     healthy: Arc<AtomicBool>,
     vote_positions: Mutex<HashMap<i32, u64>>,
     votes_applied: Arc<AtomicU64>,
+    qa: qa::QaFeed,
 }
 
 impl TallyConsumer {
@@ -69,12 +76,14 @@ impl TallyConsumer {
         live: Live,
     ) -> anyhow::Result<(Self, ConsumerHandles)> {
         let offsets = store.offsets()?;
-        let (consumer, partitions) = {
+        let (consumer, partitions, qa_partitions) = {
             let (brokers, topic) = (brokers.to_string(), topics.votes.clone());
-            tokio::task::spawn_blocking(move || -> anyhow::Result<(StreamConsumer, i32)> {
+            let qa_topic = topics.qa.clone();
+            tokio::task::spawn_blocking(move || -> anyhow::Result<(StreamConsumer, i32, i32)> {
                 let consumer: StreamConsumer = consumer_config(&brokers).create()?;
                 let partitions = partition_count(&consumer, &topic)?;
-                Ok((consumer, partitions))
+                let qa_partitions = partition_count(&consumer, &qa_topic)?;
+                Ok((consumer, partitions, qa_partitions))
             })
             .await??
         };
@@ -91,7 +100,12 @@ impl TallyConsumer {
         for p in 0..partitions {
             assign(&topics.votes, p)?;
         }
+        for p in 0..qa_partitions {
+            assign(&topics.qa, p)?;
+        }
         consumer.assign(&tpl)?;
+        let (qa, qa_handles) = qa::QaFeed::new(&store, &offsets, &topics.qa, qa_partitions)?;
+        live.mark_qa(qa.current());
         let applied = offsets
             .get(&(topics.polls.clone(), 0))
             .copied()
@@ -110,6 +124,7 @@ impl TallyConsumer {
             polls_applied,
             healthy: healthy.clone(),
             votes_applied: votes_applied.clone(),
+            qa: qa_handles,
         };
         Ok((
             TallyConsumer {
@@ -122,6 +137,7 @@ impl TallyConsumer {
                 healthy,
                 vote_positions: Mutex::new(vote_positions),
                 votes_applied,
+                qa,
             },
             handles,
         ))
@@ -143,6 +159,8 @@ impl TallyConsumer {
                     (TopicKind::Votes, votes.clone())
                 } else if m.topic() == &*polls {
                     (TopicKind::Polls, polls.clone())
+                } else if m.topic() == &**self.qa.topic() {
+                    (TopicKind::Qa, self.qa.topic().clone())
                 } else {
                     tracing::warn!(topic = m.topic(), "a record from a topic never assigned");
                     return;
@@ -191,8 +209,10 @@ impl TallyConsumer {
         loop {
             let store = self.store.clone();
             let current = self.polls_tx.borrow().clone();
+            let qa = self.qa.current();
             let b = batch.clone();
-            let result = tokio::task::spawn_blocking(move || store.apply_batch(&current, &b)).await;
+            let result =
+                tokio::task::spawn_blocking(move || store.apply_batch(&current, &qa, &b)).await;
             match result {
                 Ok(Ok(outcome)) => {
                     self.healthy.store(true, Ordering::Relaxed);
@@ -204,6 +224,8 @@ impl TallyConsumer {
                     for (topic, partition, next) in &outcome.offsets {
                         if &**topic == polls_topic {
                             self.applied_tx.send_replace(*next);
+                        } else if topic == self.qa.topic() {
+                            // Published by `self.qa.committed` below.
                         } else {
                             positions.insert(*partition, *next);
                         }
@@ -211,6 +233,7 @@ impl TallyConsumer {
                     self.votes_applied
                         .store(positions.values().sum(), Ordering::Relaxed);
                     drop(positions);
+                    self.qa.committed(outcome.qa, &outcome.offsets, &self.live);
                     self.live.mark(new_polls, outcome.tallied);
                     return;
                 }
@@ -237,6 +260,7 @@ fn decode(kind: TopicKind, payload: Option<&[u8]>) -> Event {
     let event = match kind {
         TopicKind::Polls => serde_json::from_slice::<PollEnvelope>(bytes).map(Event::Poll),
         TopicKind::Votes => serde_json::from_slice::<VoteEvent>(bytes).map(Event::Vote),
+        TopicKind::Qa => serde_json::from_slice::<QaEnvelope>(bytes).map(Event::Qa),
     };
     event.unwrap_or_else(|e| {
         tracing::warn!("skipping an undecodable record: {e}");

@@ -13,18 +13,24 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 
-/// Names of the two topics (CONTRACT.md "Kafka").
+/// Names of the topics (CONTRACT.md "Kafka").
 #[derive(Debug, Clone)]
 pub struct Topics {
     pub votes: String,
     pub polls: String,
+    /// Q&A: questions, upvotes, moderation ([`QA_PARTITIONS`] partitions, keyed by question).
+    pub qa: String,
 }
+
+/// Partitions of the Q&A topic when livepoll creates it.
+pub const QA_PARTITIONS: i32 = 3;
 
 impl Topics {
     pub fn with_prefix(prefix: &str) -> Self {
         Topics {
             votes: format!("{prefix}.votes"),
             polls: format!("{prefix}.polls"),
+            qa: format!("{prefix}.qa"),
         }
     }
 }
@@ -277,6 +283,7 @@ pub async fn ensure_topics(
     let new = [
         NewTopic::new(&topics.votes, vote_partitions, TopicReplication::Fixed(1)),
         NewTopic::new(&topics.polls, 1, TopicReplication::Fixed(1)),
+        NewTopic::new(&topics.qa, QA_PARTITIONS, TopicReplication::Fixed(1)),
     ];
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     for result in admin.create_topics(&new, &opts).await? {

@@ -14,8 +14,10 @@ use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::poll::PollRecord;
-use crate::store::{Polls, TallyStore};
+use crate::store::{Polls, Qa, TallyStore};
 use crate::view::PollView;
+
+pub mod qa;
 
 pub const COALESCE: Duration = Duration::from_millis(50);
 
@@ -44,12 +46,15 @@ pub struct Snapshot {
     pub polls: BTreeMap<String, Entry>,
     /// Attendee pages connected to this node now.
     pub joined: u64,
+    /// Questions and Q&A settings.
+    pub qa: Arc<qa::QaSnapshot>,
 }
 
 #[derive(Default)]
 struct Dirty {
     polls: Option<Arc<Polls>>,
     tallied: HashSet<String>,
+    qa: Option<Arc<Qa>>,
 }
 
 /// Handle to the hub; cheap to clone.
@@ -98,6 +103,12 @@ impl Live {
         self.inner.notify.notify_one();
     }
 
+    /// Records that the Q&A state changed.
+    pub fn mark_qa(&self, qa: Arc<Qa>) {
+        self.inner.dirty.lock().expect("dirty lock").qa = Some(qa);
+        self.inner.notify.notify_one();
+    }
+
     /// Counts an attendee page as joined until the returned guard is dropped.
     pub fn join(&self) -> Joined {
         self.inner.joined.fetch_add(1, Ordering::Relaxed);
@@ -117,21 +128,22 @@ impl Live {
     pub async fn run(self, store: Arc<TallyStore>, polls: Arc<Polls>, cancel: CancellationToken) {
         let mut polls = polls;
         let all: HashSet<String> = polls.by_id.keys().cloned().collect();
-        self.publish(&store, &polls, true, all).await;
+        self.publish(&store, &polls, true, all, None).await;
         loop {
             tokio::select! {
                 _ = self.inner.notify.notified() => {}
                 _ = cancel.cancelled() => return,
             }
-            let (new_polls, tallied) = {
+            let (new_polls, tallied, new_qa) = {
                 let mut d = self.inner.dirty.lock().expect("dirty lock");
-                (d.polls.take(), std::mem::take(&mut d.tallied))
+                (d.polls.take(), std::mem::take(&mut d.tallied), d.qa.take())
             };
             let polls_changed = new_polls.is_some();
             if let Some(p) = new_polls {
                 polls = p;
             }
-            self.publish(&store, &polls, polls_changed, tallied).await;
+            self.publish(&store, &polls, polls_changed, tallied, new_qa)
+                .await;
             tokio::time::sleep(COALESCE).await;
         }
     }
@@ -142,15 +154,21 @@ impl Live {
         polls: &Polls,
         polls_changed: bool,
         mut tallied: HashSet<String>,
+        new_qa: Option<Arc<Qa>>,
     ) {
         let old = self.current();
         let version = old.version + 1;
+        let qa = match new_qa {
+            Some(q) => Arc::new(qa::QaSnapshot::render(&q, version)),
+            None => old.qa.clone(),
+        };
         let mut next = Snapshot {
             version,
             screen: polls.screen.clone(),
             view: polls.view,
             polls: BTreeMap::new(),
             joined: self.inner.joined.load(Ordering::Relaxed),
+            qa,
         };
         for p in polls.list() {
             let prev = old.polls.get(&p.id);

@@ -13,6 +13,8 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use crate::domain::events::{PollEnvelope, VoteEvent};
 use crate::domain::poll::PollRecord;
 pub use crate::domain::polls::Polls;
+pub use crate::domain::qa::Qa;
+use crate::domain::qa::{QaChanges, QaEnvelope};
 use crate::domain::tally::Tally;
 use crate::domain::vote::Ballot;
 
@@ -24,6 +26,8 @@ const BALLOTS: TableDefinition<(&str, u64, u32, &str), &[u8]> = TableDefinition:
 const TALLIES: TableDefinition<(&str, u64, u32), &[u8]> = TableDefinition::new("tallies");
 /// (topic, partition) → next offset to consume
 const OFFSETS: TableDefinition<(&str, i32), u64> = TableDefinition::new("offsets");
+
+mod qa;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -78,6 +82,7 @@ pub struct Consumed {
 pub enum Event {
     Poll(PollEnvelope),
     Vote(VoteEvent),
+    Qa(QaEnvelope),
     /// Undecodable payload: skipped, but its offset still counts as consumed.
     Malformed,
 }
@@ -87,6 +92,8 @@ pub enum Event {
 pub struct BatchOutcome {
     /// New poll state, if any poll event was applied.
     pub polls: Option<Polls>,
+    /// New Q&A state, if any Q&A event was applied.
+    pub qa: Option<Qa>,
     /// Polls whose tallies changed.
     pub tallied: HashSet<String>,
     /// Next offsets per (topic, partition) after this batch.
@@ -124,6 +131,7 @@ impl TallyStore {
             tx.open_table(BALLOTS)?;
             tx.open_table(TALLIES)?;
             tx.open_table(OFFSETS)?;
+            qa::create_tables(&tx)?;
             tx.commit()?;
             Ok(db)
         }
@@ -193,6 +201,11 @@ impl TallyStore {
         Ok(polls)
     }
 
+    /// The Q&A state as last committed.
+    pub fn load_qa(&self) -> Result<Qa, StoreError> {
+        qa::load(&self.db.begin_read()?)
+    }
+
     /// Next offset to consume for every partition seen so far.
     pub fn offsets(&self) -> Result<BTreeMap<(String, i32), u64>, StoreError> {
         let tx = self.db.begin_read()?;
@@ -210,11 +223,14 @@ impl TallyStore {
     pub fn apply_batch(
         &self,
         polls: &Polls,
+        qa: &Qa,
         batch: &[Consumed],
     ) -> Result<BatchOutcome, StoreError> {
         let tx = self.db.begin_write()?;
         let mut outcome = BatchOutcome::default();
         let mut new_polls: Option<Polls> = None;
+        let mut new_qa: Option<Qa> = None;
+        let mut qa_changes = QaChanges::default();
         let mut changed_polls: HashSet<String> = HashSet::new();
         let mut tallies: HashMap<(String, u64, u32), Tally> = HashMap::new();
         {
@@ -238,6 +254,10 @@ impl TallyStore {
                 next.insert(key, offset + 1);
                 match &rec.event {
                     Event::Malformed => {}
+                    Event::Qa(env) => {
+                        let state = new_qa.get_or_insert_with(|| qa.clone());
+                        state.apply(env, &mut qa_changes);
+                    }
                     Event::Poll(env) => {
                         let state = new_polls.get_or_insert_with(|| polls.clone());
                         changed_polls.extend(state.apply(env, offset));
@@ -291,8 +311,12 @@ impl TallyStore {
                 meta.insert("view", view.as_slice())?;
             }
         }
+        if let Some(state) = &new_qa {
+            qa::persist(&tx, state, &qa_changes)?;
+        }
         tx.commit()?;
         outcome.polls = new_polls;
+        outcome.qa = new_qa.filter(|_| !qa_changes.is_empty());
         Ok(outcome)
     }
 
@@ -399,9 +423,11 @@ mod tests {
             vote_rec(1, "v2", 1),
             vote_rec(2, "v1", 1),
         ];
-        let out = store.apply_batch(&Polls::default(), &batch).unwrap();
+        let out = store
+            .apply_batch(&Polls::default(), &Qa::default(), &batch)
+            .unwrap();
         let polls = out.polls.unwrap();
-        let again = store.apply_batch(&polls, &batch).unwrap();
+        let again = store.apply_batch(&polls, &Qa::default(), &batch).unwrap();
         assert!(again.polls.is_none() && again.tallied.is_empty());
         let t = store.tally("p", 0, 1).unwrap();
         assert_eq!((t.voters, t.counts.clone()), (2, vec![0, 2]));

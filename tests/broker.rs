@@ -278,6 +278,7 @@ async fn produce_with_a_locally_bumped_epoch(bootstrap: &str, pid: i32, topic: &
     let topics = livepoll::kafka::Topics {
         votes: topic.to_string(),
         polls: format!("{topic}.polls"),
+        qa: format!("{topic}.qa"),
     };
     livepoll::kafka::ensure_topics(bootstrap, &topics, 1)
         .await

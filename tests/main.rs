@@ -8,6 +8,7 @@ mod harden;
 mod helpers;
 mod polls;
 mod present;
+mod qa;
 mod resilience;
 mod session;
 mod votes;

@@ -3,6 +3,8 @@
 pub mod events;
 pub mod poll;
 pub mod polls;
+pub mod qa;
+pub mod question;
 pub mod tally;
 pub mod text;
 pub mod vote;

@@ -25,6 +25,8 @@ pub enum ApiError {
     #[error("too many votes from this voter; slow down")]
     RateLimited,
     #[error("{0}")]
+    TooMany(String),
+    #[error("{0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
@@ -40,6 +42,7 @@ impl From<crate::service::ServiceError> for ApiError {
             S::NotFound(m) => ApiError::NotFound(m),
             S::Conflict(m) => ApiError::Conflict(m),
             S::RateLimited => ApiError::RateLimited,
+            S::TooMany(m) => ApiError::TooMany(m),
             S::Unavailable(m) => ApiError::Unavailable(m),
             S::Internal(m) => ApiError::Internal(m),
         }
@@ -54,7 +57,9 @@ impl ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-            ApiError::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            ApiError::RateLimited | ApiError::TooMany(_) => {
+                (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+            }
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }

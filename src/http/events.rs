@@ -14,6 +14,7 @@ use warp::reply::{Reply, Response};
 use warp::sse::Event;
 
 use super::{is_admin, optional_voter, with_state};
+use crate::domain::qa::QaViewer;
 use crate::state::{AppState, now_ms};
 use crate::view::{Viewer, results_visible};
 
@@ -26,8 +27,11 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .and(warp::query::<EventsQuery>())
         .map(
             |state: AppState, admin: bool, voter: Option<String>, q: EventsQuery| {
-                let attendee = !admin && q.page.as_deref() != Some("screen");
-                let stream = events(state, admin, voter, attendee);
+                let screen = q.page.as_deref() == Some("screen");
+                let attendee = !admin && !screen;
+                // The projector shows the room's view of Q&A, never pending or hidden questions.
+                let qa_admin = admin && !screen;
+                let stream = events(state, admin, voter, attendee, qa_admin);
                 let mut res = warp::sse::reply(
                     warp::sse::keep_alive()
                         .interval(Duration::from_secs(15))
@@ -57,6 +61,7 @@ fn events(
     admin: bool,
     voter: Option<String>,
     attendee: bool,
+    qa_admin: bool,
 ) -> impl futures::Stream<Item = Result<Event, Infallible>> + Send {
     async_stream::stream! {
         let _joined = attendee.then(|| state.live.join());
@@ -66,6 +71,7 @@ fn events(
         let mut sent: HashMap<String, (u64, u64)> = HashMap::new();
         let mut screen_sent: Option<(Option<String>, crate::domain::events::ScreenView)> = None;
         let mut voted: HashSet<(String, u64, u32)> = HashSet::new();
+        let mut qa_sent = 0u64;
         yield Ok(Event::default().retry(Duration::from_secs(2)).comment("livepoll"));
         loop {
             let snap = rx.borrow_and_update().clone();
@@ -107,6 +113,17 @@ fn events(
             for id in gone {
                 sent.remove(&id);
                 yield event("poll", v, &serde_json::json!({ "id": id, "deleted": true }).to_string());
+            }
+            // Questions as this viewer may see them (pending to its asker, hidden to admins).
+            if snap.qa.version != qa_sent && snap.qa.version > 0 {
+                let viewer = match (&voter, qa_admin) {
+                    (_, true) => QaViewer::Admin,
+                    (Some(v), false) => QaViewer::Voter(v),
+                    (None, false) => QaViewer::Anonymous,
+                };
+                yield event("qa", v, &snap.qa.settings_json);
+                yield event("questions", v, &snap.qa.list_for(viewer));
+                qa_sent = snap.qa.version;
             }
             // After the polls, so a page never shows the poll on air in its previous state.
             let screen = (snap.screen.clone(), snap.view);

@@ -6,6 +6,7 @@ mod origin;
 mod pages;
 pub mod polls_api;
 mod present_api;
+mod qa_api;
 pub mod server;
 mod votes;
 
@@ -190,6 +191,8 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .or(present_api::routes(state.clone()))
         .unify()
         .or(votes::routes(state.clone()))
+        .unify()
+        .or(qa_api::routes(state.clone()))
         .unify()
         .or(events::routes(state.clone()))
         .unify()

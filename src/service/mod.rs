@@ -3,6 +3,7 @@
 //! fold of the log has applied it here, so the caller sees the new state and every node agrees.
 
 pub mod polls;
+pub mod qa;
 pub mod votes;
 
 use std::time::Duration;
@@ -11,7 +12,7 @@ use crate::domain::events::{PollEnvelope, PollEvent, SCHEMA_VERSION};
 use crate::state::{AppState, now_ms};
 
 /// How long a command waits for its event to come back from Kafka.
-const APPLY_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const APPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a use case could not be carried out; `http` maps each to its status code once.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +27,9 @@ pub enum ServiceError {
     Conflict(String),
     #[error("too many votes from this voter; slow down")]
     RateLimited,
+    /// A 429 that says why (one question per 30 s).
+    #[error("{0}")]
+    TooMany(String),
     /// Kafka (or the tally consumer) cannot take it now; nothing was recorded, unless the
     /// message says it was recorded but not yet applied.
     #[error("{0}")]
