@@ -16,7 +16,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::events::{PollEnvelope, VoteEvent};
+use crate::domain::events::{PollEnvelope, VoterRecord};
 use crate::domain::qa::QaEnvelope;
 use crate::kafka::{Topics, consumer_config, partition_count};
 use crate::live::Live;
@@ -259,7 +259,7 @@ fn decode(kind: TopicKind, payload: Option<&[u8]>) -> Event {
     };
     let event = match kind {
         TopicKind::Polls => serde_json::from_slice::<PollEnvelope>(bytes).map(Event::Poll),
-        TopicKind::Votes => serde_json::from_slice::<VoteEvent>(bytes).map(Event::Vote),
+        TopicKind::Votes => VoterRecord::from_json(bytes).map(Event::from),
         TopicKind::Qa => serde_json::from_slice::<QaEnvelope>(bytes).map(Event::Qa),
     };
     event.unwrap_or_else(|e| {

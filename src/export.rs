@@ -55,7 +55,7 @@ impl Report {
             .map(|(info, tally)| {
                 let results = tally.results(&p.id, info.round, &p.def);
                 let rows = match p.def.kind {
-                    Kind::Single | Kind::Multiple => p
+                    Kind::Single | Kind::Multiple | Kind::Quiz => p
                         .def
                         .options
                         .iter()

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
-use crate::domain::events::{PollEnvelope, VoteEvent};
+use crate::domain::events::{NameEvent, PollEnvelope, VoteEvent, VoterRecord};
 use crate::domain::poll::PollRecord;
 pub use crate::domain::polls::Polls;
 pub use crate::domain::qa::Qa;
@@ -28,6 +28,8 @@ const TALLIES: TableDefinition<(&str, u64, u32), &[u8]> = TableDefinition::new("
 const OFFSETS: TableDefinition<(&str, i32), u64> = TableDefinition::new("offsets");
 
 mod qa;
+mod quiz;
+pub use quiz::RoundKey;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -82,9 +84,20 @@ pub struct Consumed {
 pub enum Event {
     Poll(PollEnvelope),
     Vote(VoteEvent),
+    /// A voter's display name (from the votes topic).
+    Name(NameEvent),
     Qa(QaEnvelope),
     /// Undecodable payload: skipped, but its offset still counts as consumed.
     Malformed,
+}
+
+impl From<VoterRecord> for Event {
+    fn from(r: VoterRecord) -> Self {
+        match r {
+            VoterRecord::Vote(v) => Event::Vote(v),
+            VoterRecord::Name(n) => Event::Name(n),
+        }
+    }
 }
 
 /// What a committed batch changed.
@@ -132,6 +145,7 @@ impl TallyStore {
             tx.open_table(TALLIES)?;
             tx.open_table(OFFSETS)?;
             qa::create_tables(&tx)?;
+            quiz::create_tables(&tx)?;
             tx.commit()?;
             Ok(db)
         }
@@ -198,6 +212,9 @@ impl TallyStore {
         if let Some(v) = meta.get("view")? {
             polls.view = decode("screen view", v.value())?;
         }
+        if let Some(v) = meta.get("leaderboard_epoch")? {
+            polls.leaderboard_epoch = decode("leaderboard epoch", v.value())?;
+        }
         Ok(polls)
     }
 
@@ -237,6 +254,7 @@ impl TallyStore {
             let mut offsets = tx.open_table(OFFSETS)?;
             let mut ballots = tx.open_table(BALLOTS)?;
             let mut tally_table = tx.open_table(TALLIES)?;
+            let mut quiz = quiz::QuizTables::open(&tx)?;
             let mut next: HashMap<(Arc<str>, i32), u64> = HashMap::new();
             for rec in batch {
                 let key = (rec.topic.clone(), rec.partition);
@@ -254,6 +272,7 @@ impl TallyStore {
                 next.insert(key, offset + 1);
                 match &rec.event {
                     Event::Malformed => {}
+                    Event::Name(n) => quiz.name(n)?,
                     Event::Qa(env) => {
                         let state = new_qa.get_or_insert_with(|| qa.clone());
                         state.apply(env, &mut qa_changes);
@@ -264,6 +283,13 @@ impl TallyStore {
                     }
                     Event::Vote(v) => {
                         let bkey = (v.poll.as_str(), v.uid, v.round, v.voter.as_str());
+                        // A quiz answer is final: the voter's first one in the log counts.
+                        if v.quiz.is_some() && ballots.get(bkey)?.is_some() {
+                            continue;
+                        }
+                        if let Some(stamp) = &v.quiz {
+                            quiz.answer(v, stamp)?;
+                        }
                         let bytes = serde_json::to_vec(&v.ballot).expect("ballot serialises");
                         let previous = ballots
                             .insert(bkey, bytes.as_slice())?
@@ -309,6 +335,8 @@ impl TallyStore {
                 meta.insert("order", order.as_slice())?;
                 let view = serde_json::to_vec(&state.view).expect("view serialises");
                 meta.insert("view", view.as_slice())?;
+                let epoch = serde_json::to_vec(&state.leaderboard_epoch).expect("epoch serialises");
+                meta.insert("leaderboard_epoch", epoch.as_slice())?;
             }
         }
         if let Some(state) = &new_qa {
@@ -391,6 +419,7 @@ mod tests {
                 round: 1,
                 voter: voter.into(),
                 ballot: Ballot::Choices(vec![choice]),
+                quiz: None,
             }),
         }
     }
@@ -409,6 +438,8 @@ mod tests {
             visibility: Visibility::Always,
             duration_secs: None,
             labels: None,
+            correct: None,
+            points: None,
         };
         let batch = vec![
             poll_rec(

@@ -14,6 +14,10 @@ pub enum Viewer {
 
 /// CONTRACT.md visibility rules.
 pub fn results_visible(poll: &PollRecord, viewer: Viewer) -> bool {
+    // A quiz's results (and its right answer) reach attendees only once the question closed.
+    if poll.def.kind == Kind::Quiz {
+        return viewer == Viewer::Admin || poll.state == State::Closed;
+    }
     if poll.revealed {
         return true;
     }
@@ -44,6 +48,11 @@ pub struct PollView<'a> {
     pub duration_secs: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub labels: Option<&'a [String]>,
+    /// Quiz: the right options, only to those who may see the results.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correct: Option<&'a [u16]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub points: Option<u32>,
     pub state: State,
     pub round: u32,
     pub created_at: u64,
@@ -72,6 +81,8 @@ impl<'a> PollView<'a> {
             visibility: p.def.visibility,
             duration_secs: p.def.duration_secs,
             labels: p.def.labels.as_deref(),
+            correct: p.def.correct.as_deref().filter(|_| visible),
+            points: p.def.points,
             state: p.state,
             round: p.round,
             created_at: p.created_at,
@@ -100,6 +111,8 @@ mod tests {
             visibility,
             duration_secs: None,
             labels: None,
+            correct: None,
+            points: None,
         };
         let mut p = PollRecord::new("p".into(), 0, def, 0);
         p.state = state;
@@ -119,5 +132,22 @@ mod tests {
         assert!(results_visible(&poll(AfterClose, Closed), not_voted));
         assert!(!results_visible(&poll(Never, Closed), voted));
         assert!(results_visible(&poll(Never, Open), Viewer::Admin));
+    }
+
+    #[test]
+    fn a_quiz_shows_results_and_its_answer_to_attendees_only_once_closed() {
+        let mut p = poll(Visibility::AfterClose, State::Open);
+        p.def.kind = Kind::Quiz;
+        p.def.correct = Some(vec![1]);
+        p.revealed = true;
+        let voted = Viewer::Attendee { has_voted: true };
+        assert!(!results_visible(&p, voted), "not even revealed");
+        assert!(results_visible(&p, Viewer::Admin));
+        let json = serde_json::to_value(PollView::new(&p, false, None)).unwrap();
+        assert!(json.get("correct").is_none(), "{json}");
+        p.state = State::Closed;
+        assert!(results_visible(&p, voted));
+        let json = serde_json::to_value(PollView::new(&p, true, None)).unwrap();
+        assert_eq!(json["correct"], serde_json::json!([1]));
     }
 }

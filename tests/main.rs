@@ -9,6 +9,7 @@ mod helpers;
 mod polls;
 mod present;
 mod qa;
+mod quiz;
 mod resilience;
 mod session;
 mod votes;

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::poll::PollDef;
+use super::quiz::QuizStamp;
 use super::vote::Ballot;
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -74,6 +75,12 @@ pub enum PollEvent {
     View {
         view: ScreenView,
     },
+    /// Starts a new, empty quiz leaderboard, if `epoch` is still the current one (so a retried
+    /// reset applies once). Answers count in the leaderboard stamped on their vote.
+    #[serde(rename = "leaderboard_reset")]
+    LeaderboardReset {
+        epoch: u32,
+    },
 }
 
 /// The projector's view. Putting a poll on air (or taking it off) switches back to `Poll`.
@@ -103,6 +110,7 @@ impl PollEvent {
             | PollEvent::Stepped { .. }
             | PollEvent::View { .. } => "screen",
             PollEvent::Agenda { .. } => "agenda",
+            PollEvent::LeaderboardReset { .. } => "leaderboard",
         }
     }
 }
@@ -127,6 +135,53 @@ pub struct VoteEvent {
     pub round: u32,
     pub voter: String,
     pub ballot: Ballot,
+    /// A quiz answer: what its score is computed from (absent for other polls).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiz: Option<QuizStamp>,
+}
+
+/// A voter's display name (`PUT /api/me`), in `livepoll.votes` keyed by voter: the same
+/// partition as the voter's ballots, so the last name set is the one every node shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NameEvent {
+    pub v: u32,
+    pub at: u64,
+    pub voter: String,
+    pub name: String,
+}
+
+/// A record in `livepoll.votes`: a ballot, or (with `"type": "name"`) a display name.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VoterRecord {
+    Vote(VoteEvent),
+    Name(NameEvent),
+}
+
+impl VoterRecord {
+    /// Decodes a votes-topic payload; ballots have no `type` (they were the only record once).
+    pub fn from_json(bytes: &[u8]) -> Result<VoterRecord, serde_json::Error> {
+        #[derive(Deserialize)]
+        struct Probe {
+            #[serde(rename = "type")]
+            kind: Option<String>,
+        }
+        match serde_json::from_slice::<Probe>(bytes)?.kind.as_deref() {
+            Some("name") => serde_json::from_slice(bytes).map(VoterRecord::Name),
+            Some(other) => Err(serde::de::Error::custom(format!(
+                "unknown votes record type {other:?}"
+            ))),
+            None => serde_json::from_slice(bytes).map(VoterRecord::Vote),
+        }
+    }
+}
+
+impl NameEvent {
+    /// The wire form: the event with `"type": "name"`.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut v = serde_json::to_value(self).expect("name serialises");
+        v["type"] = "name".into();
+        serde_json::to_vec(&v).expect("name serialises")
+    }
 }
 
 #[cfg(test)]
@@ -151,6 +206,34 @@ mod tests {
                 round: None
             },
             "events written before a field was added still read"
+        );
+    }
+
+    #[test]
+    fn the_votes_topic_holds_ballots_and_names() {
+        let old =
+            r#"{"v":1,"at":5,"poll":"p","uid":0,"round":1,"voter":"a","ballot":{"choices":[1]}}"#;
+        match VoterRecord::from_json(old.as_bytes()).unwrap() {
+            VoterRecord::Vote(v) => assert_eq!((v.at, v.quiz), (5, None)),
+            other => panic!("{other:?}"),
+        }
+        let name = NameEvent {
+            v: 1,
+            at: 7,
+            voter: "a".into(),
+            name: "Ada".into(),
+        };
+        let json = name.to_json();
+        assert!(String::from_utf8_lossy(&json).contains(r#""type":"name""#));
+        assert_eq!(
+            VoterRecord::from_json(&json).unwrap(),
+            VoterRecord::Name(name)
+        );
+        assert!(VoterRecord::from_json(br#"{"type":"other"}"#).is_err());
+        let reset = r#"{"v":1,"at":1,"type":"leaderboard_reset","epoch":0}"#;
+        assert_eq!(
+            serde_json::from_str::<PollEnvelope>(reset).unwrap().event,
+            PollEvent::LeaderboardReset { epoch: 0 }
         );
     }
 }

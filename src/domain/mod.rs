@@ -5,6 +5,7 @@ pub mod poll;
 pub mod polls;
 pub mod qa;
 pub mod question;
+pub mod quiz;
 pub mod tally;
 pub mod text;
 pub mod vote;

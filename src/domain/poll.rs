@@ -14,6 +14,8 @@ pub enum Kind {
     Multiple,
     Rating,
     Wordcloud,
+    /// Single choice with right answers, a required timer and points for speed.
+    Quiz,
 }
 
 /// Who may see a poll's results (admins and an admin screen always may).
@@ -57,6 +59,13 @@ pub struct PollDef {
     /// Rating only: words for the two ends of the scale, e.g. `["poor", "excellent"]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub labels: Option<Vec<String>>,
+    /// Quiz only: the right option indexes (at least one). Never shown to attendees while the
+    /// question is open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correct: Option<Vec<u16>>,
+    /// Quiz only: points of an immediate right answer (default 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub points: Option<u32>,
 }
 
 pub const MAX_OPTIONS: usize = 20;
@@ -93,7 +102,7 @@ impl PollDef {
             ));
         }
         match self.kind {
-            Kind::Single | Kind::Multiple => {
+            Kind::Single | Kind::Multiple | Kind::Quiz => {
                 self.options = self.options.iter().map(|o| o.trim().to_string()).collect();
                 let n = self.options.len();
                 if !(2..=MAX_OPTIONS).contains(&n) {
@@ -117,7 +126,12 @@ impl PollDef {
                 if self.labels.is_some() {
                     return Err("labels apply only to rating polls".into());
                 }
-                if self.kind == Kind::Single {
+                if self.kind == Kind::Quiz {
+                    self.validate_quiz()?;
+                } else if self.correct.is_some() || self.points.is_some() {
+                    return Err("correct and points apply only to quiz polls".into());
+                }
+                if matches!(self.kind, Kind::Single | Kind::Quiz) {
                     if self.max_choices.is_some() {
                         return Err("max_choices applies only to multiple-choice polls".into());
                     }
@@ -130,6 +144,9 @@ impl PollDef {
                 }
             }
             Kind::Rating => {
+                if self.correct.is_some() || self.points.is_some() {
+                    return Err("correct and points apply only to quiz polls".into());
+                }
                 if !self.options.is_empty() {
                     return Err("a rating poll takes no options (use scale)".into());
                 }
@@ -160,9 +177,15 @@ impl PollDef {
                 if !self.options.is_empty() {
                     return Err("a wordcloud poll takes no options".into());
                 }
-                if self.max_choices.is_some() || self.scale.is_some() || self.labels.is_some() {
+                if self.max_choices.is_some()
+                    || self.scale.is_some()
+                    || self.labels.is_some()
+                    || self.correct.is_some()
+                    || self.points.is_some()
+                {
                     return Err(
-                        "max_choices, scale and labels do not apply to wordcloud polls".into(),
+                        "max_choices, scale, labels, correct and points do not apply to wordcloud polls"
+                            .into(),
                     );
                 }
             }
@@ -177,10 +200,47 @@ impl PollDef {
         Ok(self)
     }
 
+    /// A quiz: right answers among the options, a timer (the score needs it), points; results
+    /// are shown after the question closes, whatever was asked.
+    fn validate_quiz(&mut self) -> Result<(), String> {
+        let n = self.options.len();
+        let mut correct = self.correct.take().unwrap_or_default();
+        correct.sort_unstable();
+        correct.dedup();
+        if correct.is_empty() {
+            return Err("a quiz needs \"correct\": the indexes of the right options".into());
+        }
+        if let Some(c) = correct.iter().find(|c| **c as usize >= n) {
+            return Err(format!("correct option {c} is out of range 0-{}", n - 1));
+        }
+        if correct.len() == n {
+            return Err("a quiz needs at least one wrong option".into());
+        }
+        self.correct = Some(correct);
+        if self.duration_secs.is_none() {
+            return Err("a quiz needs duration_secs (the time to answer)".into());
+        }
+        let points = self.points.unwrap_or(super::quiz::DEFAULT_POINTS);
+        if !(1..=super::quiz::MAX_POINTS).contains(&points) {
+            return Err(format!(
+                "points must be 1-{} (got {points})",
+                super::quiz::MAX_POINTS
+            ));
+        }
+        self.points = Some(points);
+        if !matches!(self.visibility, Visibility::Always | Visibility::AfterClose) {
+            return Err(
+                "a quiz shows its results when the question closes (visibility after_close)".into(),
+            );
+        }
+        self.visibility = Visibility::AfterClose;
+        Ok(())
+    }
+
     /// Number of tally buckets: options, or rating values 1..=scale.
     pub fn buckets(&self) -> usize {
         match self.kind {
-            Kind::Single | Kind::Multiple => self.options.len(),
+            Kind::Single | Kind::Multiple | Kind::Quiz => self.options.len(),
             Kind::Rating => self.scale.unwrap_or(5) as usize,
             Kind::Wordcloud => 0,
         }
@@ -340,7 +400,9 @@ impl PollRecord {
         let same_shape = def.kind == old.kind
             && def.scale == old.scale
             && def.visibility == old.visibility
-            && def.duration_secs == old.duration_secs;
+            && def.duration_secs == old.duration_secs
+            && def.correct == old.correct
+            && def.points == old.points;
         if !same_shape {
             return Err(Conflict(
                 "only the question and option texts of an open or closed poll can be changed"
@@ -388,6 +450,8 @@ mod tests {
             visibility: Visibility::Always,
             duration_secs: None,
             labels: None,
+            correct: None,
+            points: None,
         }
     }
 

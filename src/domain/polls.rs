@@ -19,6 +19,8 @@ pub struct Polls {
     pub order: Vec<String>,
     /// What the projector shows.
     pub view: ScreenView,
+    /// The quiz leaderboard in play: how many times it was reset.
+    pub leaderboard_epoch: u32,
 }
 
 impl Polls {
@@ -81,6 +83,11 @@ impl Polls {
                 }
             }
             PollEvent::View { view } => self.view = *view,
+            PollEvent::LeaderboardReset { epoch } => {
+                if *epoch == self.leaderboard_epoch {
+                    self.leaderboard_epoch += 1;
+                }
+            }
             PollEvent::Screen { poll } => {
                 if poll.as_ref().is_none_or(|id| self.live(id).is_some()) {
                     self.screen = poll.clone();
@@ -205,6 +212,8 @@ mod tests {
             visibility: Visibility::Always,
             duration_secs: duration,
             labels: None,
+            correct: None,
+            points: None,
         }
     }
 

@@ -111,6 +111,9 @@ impl Tally {
             counts: (def.kind != Kind::Wordcloud).then_some(counts),
             mean,
             words,
+            correct: (def.kind == Kind::Quiz)
+                .then(|| def.correct.clone())
+                .flatten(),
         }
     }
 
@@ -150,6 +153,9 @@ pub struct Results {
     pub mean: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub words: Option<Vec<(String, u64)>>,
+    /// Quiz only: the right options (results of a quiz reach attendees once it closed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correct: Option<Vec<u16>>,
 }
 
 impl Results {
@@ -162,6 +168,7 @@ impl Results {
             counts: None,
             mean: None,
             words: None,
+            correct: None,
         }
     }
 }
@@ -182,6 +189,8 @@ mod tests {
             visibility: Visibility::Always,
             duration_secs: None,
             labels: None,
+            correct: None,
+            points: None,
         }
     }
 

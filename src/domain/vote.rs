@@ -82,7 +82,7 @@ impl VoteBody {
         };
         match (def.kind, self) {
             (
-                Kind::Single,
+                Kind::Single | Kind::Quiz,
                 VoteBody {
                     choice: Some(c), ..
                 },
@@ -132,12 +132,13 @@ fn kind_name(kind: Kind) -> &'static str {
         Kind::Multiple => "a multiple-choice poll",
         Kind::Rating => "a rating poll",
         Kind::Wordcloud => "a wordcloud poll",
+        Kind::Quiz => "a quiz question",
     }
 }
 
 fn expected(kind: Kind) -> &'static str {
     match kind {
-        Kind::Single => "{\"choice\": INDEX}",
+        Kind::Single | Kind::Quiz => "{\"choice\": INDEX}",
         Kind::Multiple => "{\"choices\": [INDEX, ...]}",
         Kind::Rating => "{\"rating\": N}",
         Kind::Wordcloud => "{\"text\": \"...\"}",
@@ -164,6 +165,8 @@ mod tests {
             visibility: Visibility::Always,
             duration_secs: None,
             labels: None,
+            correct: None,
+            points: None,
         }
     }
 

@@ -22,6 +22,8 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    AlreadyAnswered(String),
     #[error("too many votes from this voter; slow down")]
     RateLimited,
     #[error("{0}")]
@@ -41,6 +43,7 @@ impl From<crate::service::ServiceError> for ApiError {
             S::BadRequest(m) => ApiError::BadRequest(m),
             S::NotFound(m) => ApiError::NotFound(m),
             S::Conflict(m) => ApiError::Conflict(m),
+            S::AlreadyAnswered(m) => ApiError::AlreadyAnswered(m),
             S::RateLimited => ApiError::RateLimited,
             S::TooMany(m) => ApiError::TooMany(m),
             S::Unavailable(m) => ApiError::Unavailable(m),
@@ -57,6 +60,7 @@ impl ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::AlreadyAnswered(_) => (StatusCode::CONFLICT, "already_answered"),
             ApiError::RateLimited | ApiError::TooMany(_) => {
                 (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
             }

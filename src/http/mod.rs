@@ -7,6 +7,7 @@ mod pages;
 pub mod polls_api;
 mod present_api;
 mod qa_api;
+mod quiz_api;
 pub mod server;
 mod votes;
 
@@ -193,6 +194,8 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .or(votes::routes(state.clone()))
         .unify()
         .or(qa_api::routes(state.clone()))
+        .unify()
+        .or(quiz_api::routes(state.clone()))
         .unify()
         .or(events::routes(state.clone()))
         .unify()

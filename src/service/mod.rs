@@ -4,6 +4,7 @@
 
 pub mod polls;
 pub mod qa;
+pub mod quiz;
 pub mod votes;
 
 use std::time::Duration;
@@ -25,6 +26,9 @@ pub enum ServiceError {
     /// Not allowed in the current state (a 409).
     #[error("{0}")]
     Conflict(String),
+    /// A second answer to a quiz question (a 409 `already_answered`).
+    #[error("{0}")]
+    AlreadyAnswered(String),
     #[error("too many votes from this voter; slow down")]
     RateLimited,
     /// A 429 that says why (one question per 30 s).

@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::{ServiceError, command, command_at};
 use crate::domain::events::{PollEvent, ScreenView};
-use crate::domain::poll::{Conflict, PollDef, PollRecord, valid_id};
+use crate::domain::poll::{Conflict, Kind, PollDef, PollRecord, State, valid_id};
 use crate::state::AppState;
 
 impl From<Conflict> for ServiceError {
@@ -194,6 +194,11 @@ pub async fn act(state: &AppState, id: &str, action: Action) -> Result<PollRecor
         Action::Present => PollEvent::Presented {
             poll: Some(id.clone()),
         },
+        Action::Reveal if p.def.kind == Kind::Quiz && p.state != State::Closed => {
+            return Err(ServiceError::Conflict(
+                "a quiz question shows its answer and results when it closes".into(),
+            ));
+        }
         Action::Reveal => PollEvent::Revealed {
             id: id.clone(),
             round: p.round,

@@ -4,6 +4,7 @@
 
 use super::ServiceError;
 use crate::domain::events::{SCHEMA_VERSION, VoteEvent};
+use crate::domain::poll::Kind;
 use crate::domain::vote::VoteBody;
 use crate::state::{AppState, now_ms};
 
@@ -35,6 +36,15 @@ pub async fn cast(
             "Kafka is unavailable; the vote was not recorded".into(),
         ));
     }
+    let quiz = match poll.def.kind {
+        Kind::Quiz => Some(super::quiz::stamp_answer(
+            state,
+            poll,
+            &voter,
+            polls.leaderboard_epoch,
+        )?),
+        _ => None,
+    };
     let event = VoteEvent {
         v: SCHEMA_VERSION,
         at: now,
@@ -43,12 +53,18 @@ pub async fn cast(
         round: poll.round,
         voter,
         ballot,
+        quiz,
     };
     let payload = serde_json::to_vec(&event).expect("vote serialises");
     state
         .producer
         .send(&state.topics.votes, &event.voter, &payload)
         .await
-        .map_err(|e| ServiceError::Unavailable(format!("{e}; the vote was not recorded")))?;
+        .map_err(|e| {
+            if event.quiz.is_some() {
+                super::quiz::unsent(poll, &event.voter);
+            }
+            ServiceError::Unavailable(format!("{e}; the vote was not recorded"))
+        })?;
     Ok(())
 }
