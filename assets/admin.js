@@ -6,7 +6,7 @@
 (() => {
   const $ = (id) => document.getElementById(id);
   const el = LP.el;
-  const KINDS = { single: "single choice", multiple: "multiple choice", rating: "rating", wordcloud: "word cloud" };
+  const KINDS = { single: "single choice", multiple: "multiple choice", rating: "rating", wordcloud: "word cloud", quiz: "quiz" };
   const VIS = { always: "visible to everyone", after_vote: "after voting", after_close: "after closing", never: "never (organiser and signed-in screen)" };
   const VIS_SHORT = { always: "visible", after_vote: "after vote", after_close: "after close", never: "hidden" };
 

@@ -112,6 +112,7 @@ LP.ready.then(() => {
     $("waiting").hidden = !!p;
     $("poll").hidden = !p;
     if (!p) return;
+    if (p.kind === "quiz" && LP.quiz) return LP.quiz.render(p, { ballot: () => mine[key(p)], results: () => results.get(p.id) });
     const k = key(p);
     const open = p.state === "open";
     $("poll").classList.toggle("closed", !open);

@@ -88,6 +88,7 @@ LP.ready.then(() => {
     const r = r0 && r0.round === p.round ? r0 : null;
     const shown = r && (hideHere || !roomSees(p)) ? { poll: r.poll, round: r.round, voters: r.voters } : r;
     LP.renderResults($("results"), p, shown, hideHere ? LP.t("hidden_here") : LP.t("hidden_for_now"));
+    if (p.kind === "quiz" && LP.quiz) LP.quiz.decorate($("results"), p, shown);
     $("turnout").textContent = turnout(p, r);
     fitAll(false);
   }
