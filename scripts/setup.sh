@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what livepoll needs on a fresh machine, with visible progress, only when missing:
-# system packages (cmake, curl headers; for the tests chromium + chromedriver, rsvg-convert, zbarimg) and the
-# pinned Tansu broker (cached in ~/.cache/livepoll, outside the repo).
+# system packages (cmake, curl headers; for the tests chromium + chromedriver, rsvg-convert, zbarimg,
+# haproxy) and the pinned Tansu broker (cached in ~/.cache/livepoll, outside the repo).
 #
 #   scripts/setup.sh [--test]     --test also installs what the test suite needs
 set -euo pipefail
@@ -19,6 +19,8 @@ if [ "${1:-}" = "--test" ]; then
   # the QR code test rasterises /qr.svg and decodes it like a phone would
   command -v rsvg-convert >/dev/null 2>&1 || need_pkgs+=(librsvg2-bin)
   command -v zbarimg >/dev/null 2>&1 || need_pkgs+=(zbar-tools)
+  # the cluster tests and scripts/cluster.sh put haproxy in front of several nodes
+  command -v haproxy >/dev/null 2>&1 || need_pkgs+=(haproxy)
 fi
 
 if [ "${#need_pkgs[@]}" -gt 0 ]; then

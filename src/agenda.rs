@@ -1,7 +1,9 @@
 //! `serve --polls FILE`: preload poll definitions (TOML or JSON) as drafts, once.
 //!
 //! A definition without an id gets one derived from its question, so restarting with the same
-//! file finds the polls it already created (even deleted ones) and adds nothing.
+//! file finds the polls it already created (even deleted ones) and adds nothing. Several nodes
+//! may preload the same agenda at once: whichever `created` reaches the log first wins, and a
+//! node that lost the race finds the poll there and goes on.
 
 use std::path::Path;
 
@@ -11,7 +13,7 @@ use sha2::Digest;
 
 use crate::cli::ConfigError;
 use crate::domain::poll::PollDef;
-use crate::service;
+use crate::service::{self, ServiceError};
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -76,10 +78,12 @@ pub async fn preload(state: &AppState, path: &Path) -> anyhow::Result<()> {
         if state.polls().by_id.contains_key(&id) {
             continue;
         }
-        service::polls::create(state, def, None)
-            .await
-            .map_err(|e| anyhow::anyhow!("preloading poll {id}: {e}"))?;
-        created += 1;
+        match service::polls::create(state, def, None).await {
+            Ok(_) => created += 1,
+            // Another node created it meanwhile (the fold keeps the first `created`).
+            Err(ServiceError::Conflict(_)) if state.polls().by_id.contains_key(&id) => {}
+            Err(e) => return Err(anyhow::anyhow!("preloading poll {id}: {e}")),
+        }
     }
     tracing::info!(
         "agenda {}: {created} new poll(s) preloaded as drafts",

@@ -18,7 +18,7 @@ use crate::cli::ServeArgs;
 use crate::consumer::TallyConsumer;
 use crate::health::Health;
 use crate::http::server::ConnLimits;
-use crate::kafka::{Topics, VoteProducer, ensure_topics};
+use crate::kafka::{Topics, VoteProducer, ensure_topics_replicated};
 use crate::live::Live;
 use crate::ratelimit::RateLimiter;
 use crate::state::{AppState, Inner};
@@ -41,6 +41,8 @@ pub struct Application {
     tasks: JoinSet<()>,
     broker: Option<OwnedBroker>,
     info: StartupInfo,
+    /// `--trusted-proxy`: added to the connection limits `run` serves with.
+    trusted_proxies: Vec<crate::cluster::IpNet>,
     _lock: File,
 }
 
@@ -74,6 +76,8 @@ impl Application {
             ))
             .into());
         }
+        crate::cluster::check_kafka_options(&args.kafka_options).map_err(ConfigError)?;
+        crate::kafka::set_client_options(args.kafka_options.clone());
         // Secrets and the tally database first: a damaged data dir fails before any broker starts.
         let keys = open_keys(&data_dir, &args)?;
         let store = Arc::new(crate::store::TallyStore::open(
@@ -123,7 +127,7 @@ impl Application {
         let topics = Topics::with_prefix(&args.topic_prefix);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
-            match ensure_topics(&brokers, &topics, args.vote_partitions).await {
+            match create_topics(&args, &brokers, &topics).await {
                 Ok(()) => break,
                 Err(e) if tokio::time::Instant::now() < deadline => {
                     tracing::warn!("creating topics: {e}; retrying");
@@ -141,7 +145,11 @@ impl Application {
         let live = Live::new();
         let (consumer, handles) =
             TallyConsumer::new(store.clone(), &brokers, topics.clone(), live.clone()).await?;
-        let health = Health::new(handles.healthy.clone());
+        let node_id = match &args.node_id {
+            Some(n) if !n.trim().is_empty() => n.trim().to_string(),
+            _ => crate::cluster::default_node_id(addr.port()),
+        };
+        let health = Health::new(handles.healthy.clone()).with_node(&node_id);
         let shutdown = CancellationToken::new();
 
         let join_url = match &args.public_url {
@@ -213,6 +221,7 @@ impl Application {
             tasks,
             broker: owned,
             info,
+            trusted_proxies: args.trusted_proxies.clone(),
             _lock: lock,
         })
     }
@@ -242,8 +251,11 @@ impl Application {
     pub async fn run_with(
         mut self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-        limits: ConnLimits,
+        mut limits: ConnLimits,
     ) -> anyhow::Result<()> {
+        limits
+            .trusted_proxies
+            .extend(self.trusted_proxies.iter().copied());
         let cancel = self.state.shutdown.clone();
         let routes = crate::http::routes(self.state.clone());
         // The stop signal also ends the SSE streams (they follow `cancel`); otherwise a graceful
@@ -265,6 +277,18 @@ impl Application {
         }
         Ok(())
     }
+}
+
+/// Creates the topics if missing, with `--replication-factor` copies (or the default for this
+/// cluster: see [`crate::cluster::replication_factor`]).
+async fn create_topics(args: &ServeArgs, brokers: &str, topics: &Topics) -> anyhow::Result<()> {
+    let (given, bundled) = (args.replication_factor, args.brokers.is_none());
+    let b = brokers.to_string();
+    let replication =
+        tokio::task::spawn_blocking(move || crate::cluster::replication_factor(given, bundled, &b))
+            .await??;
+    ensure_topics_replicated(brokers, topics, args.vote_partitions, replication).await?;
+    Ok(())
 }
 
 /// Waits until the consumer has applied every poll event present at start, so intake and pages
@@ -289,7 +313,21 @@ async fn catch_up_polls(state: &AppState, brokers: &str, topics: &Topics) -> any
 /// The signing key and admin token. A missing `secret.key` next to an existing tally database
 /// is refused unless `--new-secret` says so: a new key gives every voter a new identity, so
 /// everyone could vote again in the polls that are open.
+/// A `--secret-file` is never created here: nodes of one deployment must share it, so it is
+/// written once with `livepoll secret new` and handed to each.
 fn open_keys(data_dir: &std::path::Path, args: &ServeArgs) -> anyhow::Result<Keys> {
+    if let Some(file) = &args.secret_file {
+        if !file.exists() {
+            return Err(ConfigError(format!(
+                "the secret file {} does not exist: create it once with `livepoll secret new {0}` \
+                 and give the same file to every node",
+                file.display()
+            ))
+            .into());
+        }
+        return Keys::load_shared(file, data_dir, args.admin_token.as_deref())
+            .map_err(|e| ConfigError(format!("cannot use the secret file: {e}")).into());
+    }
     let key = data_dir.join("secret.key");
     let tallies = data_dir.join("tallies.redb");
     if !key.exists() && tallies.exists() && !args.new_secret {

@@ -3,6 +3,11 @@
 //! A voter token is `ID.SIG`: a random id and an HMAC-SHA256 of it under a key kept in the data
 //! dir, so the server can check tokens without storing them. The admin token is given on the
 //! command line or generated once; both secrets are files of mode 0600.
+//!
+//! Nodes of one deployment share a secret file (`--secret-file`, written by `livepoll secret
+//! new`): one key per line in hex, the first signs and every one verifies, so a key can be
+//! rotated in without signing anybody out. The data dir's `secret.key` (32 raw bytes) is the
+//! one-key form of the same thing.
 
 use std::fs;
 use std::io::Write;
@@ -21,7 +26,8 @@ type HmacSha256 = Hmac<Sha256>;
 /// The server's secrets. Cheap to clone.
 #[derive(Clone)]
 pub struct Keys {
-    key: [u8; 32],
+    /// The first signs; all verify. Never empty.
+    keys: std::sync::Arc<[[u8; 32]]>,
     admin_token: String,
 }
 
@@ -60,6 +66,25 @@ impl Keys {
                 key_path.display()
             ))
         })?;
+        Keys::with_keys(vec![key], data_dir, admin_token)
+    }
+
+    /// The keys of a shared secret file (see [`read_secret_file`]) and the admin token
+    /// (`admin_token`, else the one kept in `data_dir`).
+    pub fn load_shared(
+        secret_file: &Path,
+        data_dir: &Path,
+        admin_token: Option<&str>,
+    ) -> std::io::Result<Keys> {
+        Keys::with_keys(read_secret_file(secret_file)?, data_dir, admin_token)
+    }
+
+    fn with_keys(
+        keys: Vec<[u8; 32]>,
+        data_dir: &Path,
+        admin_token: Option<&str>,
+    ) -> std::io::Result<Keys> {
+        assert!(!keys.is_empty(), "at least one key");
         let admin_token = match admin_token {
             Some(t) if !t.trim().is_empty() => t.trim().to_string(),
             _ => {
@@ -70,7 +95,14 @@ impl Keys {
                 fs::read_to_string(&path)?.trim().to_string()
             }
         };
-        Ok(Keys { key, admin_token })
+        Ok(Keys {
+            keys: keys.into(),
+            admin_token,
+        })
+    }
+
+    fn signing_key(&self) -> &[u8; 32] {
+        &self.keys[0]
     }
 
     pub fn admin_token(&self) -> &str {
@@ -80,7 +112,7 @@ impl Keys {
     /// A new voter token; the voter id is its part before the dot.
     pub fn issue_voter(&self) -> String {
         let id = B64.encode(random_bytes::<16>());
-        let sig = B64.encode(&mac(&self.key, "voter:", &id)[..16]);
+        let sig = B64.encode(&mac(self.signing_key(), "voter:", &id)[..16]);
         format!("{id}.{sig}")
     }
 
@@ -91,8 +123,11 @@ impl Keys {
             return None;
         }
         let sig = B64.decode(sig).ok()?;
-        let expected = &mac(&self.key, "voter:", id)[..16];
-        bool::from(expected.ct_eq(&sig)).then_some(id)
+        let mut ok = subtle::Choice::from(0);
+        for key in self.keys.iter() {
+            ok |= mac(key, "voter:", id)[..16].ct_eq(&sig);
+        }
+        bool::from(ok).then_some(id)
     }
 
     /// Constant-time check of an `Authorization` header value: `Bearer` (any case), one space,
@@ -116,12 +151,13 @@ impl Keys {
     }
 
     fn admin_session_at(&self, issued: u64) -> String {
-        format!("{issued}.{}", B64.encode(self.admin_session_mac(issued)))
+        let mac = self.admin_session_mac(self.signing_key(), issued);
+        format!("{issued}.{}", B64.encode(mac))
     }
 
-    fn admin_session_mac(&self, issued: u64) -> Vec<u8> {
+    fn admin_session_mac(&self, key: &[u8; 32], issued: u64) -> Vec<u8> {
         mac(
-            &self.key,
+            key,
             "admin-session:",
             &format!("{issued}:{}", self.admin_token),
         )
@@ -140,8 +176,59 @@ impl Keys {
         };
         // A minute of clock skew between nodes is tolerated; a session from the future is not.
         let fresh = issued <= now + 60 && now.saturating_sub(issued) < ADMIN_SESSION_TTL.as_secs();
-        fresh && bool::from(self.admin_session_mac(issued).ct_eq(&sig))
+        let mut ok = subtle::Choice::from(0);
+        for key in self.keys.iter() {
+            ok |= self.admin_session_mac(key, issued).ct_eq(&sig);
+        }
+        fresh && bool::from(ok)
     }
+}
+
+/// Reads a secret file: 32 raw bytes (the data dir's `secret.key`), or text with one key per
+/// line as 64 hex digits (blank lines and `#` comments ignored). The first key signs.
+pub fn read_secret_file(path: &Path) -> std::io::Result<Vec<[u8; 32]>> {
+    let raw = fs::read(path)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    if let Ok(key) = <[u8; 32]>::try_from(raw.as_slice()) {
+        return Ok(vec![key]);
+    }
+    let bad = |why: String| std::io::Error::other(format!("{}: {why}", path.display()));
+    let text = std::str::from_utf8(&raw)
+        .map_err(|_| bad("not a secret file (one 64-hex-digit key per line)".into()))?;
+    let mut keys = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let key = hex::decode(line)
+            .ok()
+            .and_then(|k| <[u8; 32]>::try_from(k).ok())
+            .ok_or_else(|| bad(format!("line {} is not a key (64 hex digits)", n + 1)))?;
+        keys.push(key);
+    }
+    if keys.is_empty() {
+        return Err(bad("holds no key".into()));
+    }
+    Ok(keys)
+}
+
+/// Writes a new secret file holding one fresh key (mode 0600). Refuses to overwrite: replacing
+/// a deployment's key would sign every voter and organiser out.
+pub fn new_secret_file(path: &Path) -> std::io::Result<()> {
+    let text = format!(
+        "# livepoll cluster secret: one key per line, the first signs, all verify\n{}\n",
+        hex::encode(random_bytes::<32>())
+    );
+    write_secret(path, text.as_bytes()).map_err(|e| {
+        let why = if e.kind() == std::io::ErrorKind::AlreadyExists {
+            "already exists; refusing to overwrite it (a new key would sign everybody out)"
+                .to_string()
+        } else {
+            e.to_string()
+        };
+        std::io::Error::new(e.kind(), format!("{}: {why}", path.display()))
+    })
 }
 
 fn unix_secs() -> u64 {
@@ -228,5 +315,63 @@ mod tests {
         // Another admin token (or key) ends every session.
         let other = Keys::load_or_create(dir.path(), Some("other")).unwrap();
         assert!(!other.is_admin_session(Some(&s1)));
+    }
+
+    #[test]
+    fn a_rotated_secret_file_signs_with_its_first_key_and_verifies_with_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let old_file = dir.path().join("old.key");
+        new_secret_file(&old_file).unwrap();
+        let err = new_secret_file(&old_file).unwrap_err().to_string();
+        assert!(err.contains("refusing to overwrite"), "{err}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&old_file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let old = Keys::load_shared(&old_file, dir.path(), Some("tok")).unwrap();
+        let old_token = old.issue_voter();
+        let old_session = old.issue_admin_session();
+
+        let new_file = dir.path().join("new.key");
+        new_secret_file(&new_file).unwrap();
+        let rotated = dir.path().join("rotated.key");
+        let text = fs::read_to_string(&new_file).unwrap() + &fs::read_to_string(&old_file).unwrap();
+        fs::write(&rotated, text).unwrap();
+        let both = Keys::load_shared(&rotated, dir.path(), Some("tok")).unwrap();
+        let new_only = Keys::load_shared(&new_file, dir.path(), Some("tok")).unwrap();
+
+        assert!(both.verify_voter(&old_token).is_some());
+        assert!(both.is_admin_session(Some(&old_session)));
+        let fresh = both.issue_voter();
+        assert!(
+            new_only.verify_voter(&fresh).is_some(),
+            "the first key signs"
+        );
+        assert!(old.verify_voter(&fresh).is_none());
+        assert!(new_only.verify_voter(&old_token).is_none());
+        assert!(!new_only.is_admin_session(Some(&old_session)));
+    }
+
+    #[test]
+    fn the_data_dir_key_is_a_valid_secret_file_and_bad_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = Keys::load_or_create(dir.path(), Some("tok")).unwrap();
+        let shared = Keys::load_shared(&dir.path().join("secret.key"), dir.path(), Some("tok"));
+        let t = keys.issue_voter();
+        assert!(shared.unwrap().verify_voter(&t).is_some());
+        let bad = dir.path().join("bad.key");
+        for (text, want) in [
+            ("", "holds no key"),
+            ("# only a comment\n", "holds no key"),
+            ("abcd\n", "line 1 is not a key"),
+        ] {
+            fs::write(&bad, text).unwrap();
+            let e = read_secret_file(&bad).unwrap_err().to_string();
+            assert!(e.contains(want) && e.contains("bad.key"), "{e}");
+        }
+        let e = read_secret_file(&dir.path().join("missing.key")).unwrap_err();
+        assert!(e.to_string().contains("missing.key"), "{e}");
     }
 }

@@ -24,7 +24,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the polling server (starts the bundled Kafka unless --brokers is given).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage the bundled local Kafka broker.
     Kafka {
         #[arg(value_enum)]
@@ -36,6 +36,11 @@ pub enum Command {
     Simulate(crate::tools::simulate::SimulateArgs),
     /// Export a poll's results (every round) as CSV or JSON.
     Export(ExportArgs),
+    /// Manage the secret that nodes of one deployment share (`serve --secret-file`).
+    Secret {
+        #[command(subcommand)]
+        action: SecretAction,
+    },
     /// Print a scannable QR code for a URL.
     Qr {
         /// The URL to encode.
@@ -44,6 +49,15 @@ pub enum Command {
     /// Baselines and loads for scripts/bench.sh (raw Kafka produce/consume, SSE streams).
     #[command(subcommand, hide = true)]
     Bench(crate::tools::bench::BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretAction {
+    /// Write a fresh secret file (mode 0600); refuses to overwrite one.
+    New {
+        /// Where to write it.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -96,6 +110,37 @@ pub struct ServeArgs {
     /// Partitions of the votes topic when it is created.
     #[arg(long, env = "LIVEPOLL_VOTE_PARTITIONS", default_value_t = 6)]
     pub vote_partitions: i32,
+    /// The keys voter tokens and admin sessions are signed with, shared by every node of a
+    /// deployment (`livepoll secret new FILE`; one key per line, the first signs, all verify).
+    /// Default: DATA_DIR/secret.key, created on first use.
+    #[arg(long, env = "LIVEPOLL_SECRET_FILE")]
+    pub secret_file: Option<PathBuf>,
+    /// This node's name in /healthz and /api/info (default: host name and HTTP port).
+    #[arg(long, alias = "node-name", env = "LIVEPOLL_NODE_ID")]
+    pub node_id: Option<String>,
+    /// A librdkafka property for every Kafka client (e.g. security.protocol=SASL_SSL);
+    /// repeatable. The environment variable takes them comma-separated.
+    #[arg(
+        long = "kafka-option",
+        env = "LIVEPOLL_KAFKA_OPTIONS",
+        value_delimiter = ',',
+        value_name = "KEY=VALUE",
+        value_parser = crate::cluster::parse_kafka_option
+    )]
+    pub kafka_options: Vec<(String, String)>,
+    /// Copies of each partition when livepoll creates its topics (default: 1 with the bundled
+    /// broker, else min(3, brokers in the cluster)).
+    #[arg(long, env = "LIVEPOLL_REPLICATION_FACTOR", value_parser = clap::value_parser!(i32).range(1..))]
+    pub replication_factor: Option<i32>,
+    /// A load balancer whose X-Forwarded-For names the client for the per-client limits
+    /// (ADDR or ADDR/BITS); repeatable. Nobody else's X-Forwarded-For is believed.
+    #[arg(
+        long = "trusted-proxy",
+        env = "LIVEPOLL_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_name = "ADDR"
+    )]
+    pub trusted_proxies: Vec<crate::cluster::IpNet>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -7,13 +7,15 @@ use anyhow::Context;
 
 use crate::app::{Application, ConfigError};
 use crate::broker::{BundledBroker, Status};
-use crate::cli::{BrokerArgs, Command, ExportArgs, ExportFormat, KafkaAction, ServeArgs};
+use crate::cli::{
+    BrokerArgs, Command, ExportArgs, ExportFormat, KafkaAction, SecretAction, ServeArgs,
+};
 use crate::export::Report;
 use crate::store::TallyStore;
 
 pub async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
         Command::Kafka { action, broker } => kafka(action, broker).await,
         Command::Qr { url } => {
             let art = crate::qr::terminal(&url, std::io::stdout().is_terminal())
@@ -22,6 +24,16 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Export(args) => export(args).await,
+        Command::Secret {
+            action: SecretAction::New { file },
+        } => {
+            crate::auth::new_secret_file(&file).map_err(|e| ConfigError(e.to_string()))?;
+            eprintln!(
+                "livepoll: wrote a new secret to {}; give every node --secret-file {0}",
+                file.display()
+            );
+            Ok(())
+        }
         Command::Simulate(args) => crate::tools::simulate::run(args).await,
         Command::Bench(cmd) => crate::tools::bench::run(cmd).await,
     }

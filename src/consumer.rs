@@ -2,12 +2,14 @@
 //!
 //! Partitions are assigned by hand at the offsets stored in redb (not a consumer group), records
 //! are applied in batches, and each batch's offsets commit with its results (see [`crate::store`]).
+//! Alongside, a watcher picks up partitions added to the votes topic while running and measures
+//! the lag (records in Kafka not yet applied here) that `/healthz` reports.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -16,6 +18,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::cluster::Lag;
 use crate::domain::events::{PollEnvelope, VoterRecord};
 use crate::domain::qa::QaEnvelope;
 use crate::kafka::{Topics, consumer_config, partition_count};
@@ -27,6 +30,9 @@ pub use qa::QaHandles;
 
 /// Largest number of records applied in one redb transaction.
 pub const MAX_BATCH: usize = 20_000;
+
+/// How often the watcher looks for new partitions and measures the lag.
+pub const WATCH_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Which of livepoll's topics a record came from: decoding and routing match on it, so a new
 /// topic is a new variant that the compiler makes every match handle.
@@ -51,19 +57,24 @@ pub struct ConsumerHandles {
     pub healthy: Arc<AtomicBool>,
     /// Vote records applied so far: the sum of the next offsets of every votes partition.
     pub votes_applied: Arc<AtomicU64>,
+    /// Records in the topics not yet applied, measured every [`WATCH_INTERVAL`].
+    pub lag: Arc<Lag>,
     pub qa: QaHandles,
 }
 
 pub struct TallyConsumer {
     store: Arc<TallyStore>,
     topics: Topics,
-    consumer: StreamConsumer,
+    consumer: Arc<StreamConsumer>,
     live: Live,
     polls_tx: watch::Sender<Arc<Polls>>,
     applied_tx: watch::Sender<u64>,
     healthy: Arc<AtomicBool>,
-    vote_positions: Mutex<HashMap<i32, u64>>,
+    vote_positions: Arc<Mutex<HashMap<i32, u64>>>,
     votes_applied: Arc<AtomicU64>,
+    /// Partitions of the votes topic assigned so far.
+    vote_partitions: i32,
+    lag: Arc<Lag>,
     qa: qa::QaFeed,
 }
 
@@ -119,33 +130,51 @@ impl TallyConsumer {
             .map(|((_, partition), next)| (*partition, *next))
             .collect();
         let votes_applied = Arc::new(AtomicU64::new(vote_positions.values().sum()));
+        let lag = Arc::new(Lag::default());
         let handles = ConsumerHandles {
             polls,
             polls_applied,
             healthy: healthy.clone(),
             votes_applied: votes_applied.clone(),
+            lag: lag.clone(),
             qa: qa_handles,
         };
         Ok((
             TallyConsumer {
                 store,
                 topics,
-                consumer,
+                consumer: Arc::new(consumer),
                 live,
                 polls_tx,
                 applied_tx,
                 healthy,
-                vote_positions: Mutex::new(vote_positions),
+                vote_positions: Arc::new(Mutex::new(vote_positions)),
                 votes_applied,
+                vote_partitions: partitions,
+                lag,
                 qa,
             },
             handles,
         ))
     }
 
+    /// The watcher of this consumer's partitions (see [`PartitionWatcher::run`]).
+    fn watcher(&self) -> PartitionWatcher {
+        PartitionWatcher {
+            consumer: self.consumer.clone(),
+            store: self.store.clone(),
+            topics: self.topics.clone(),
+            vote_positions: self.vote_positions.clone(),
+            polls_applied: self.applied_tx.subscribe(),
+            assigned: self.vote_partitions,
+            lag: self.lag.clone(),
+        }
+    }
+
     /// Consumes and applies until cancelled. A failing redb write is retried (the batch is kept),
     /// with the consumer reported unhealthy meanwhile, so nothing is skipped.
     pub async fn run(self, cancel: CancellationToken) {
+        tokio::spawn(self.watcher().run(cancel.clone()));
         let votes: Arc<str> = self.topics.votes.as_str().into();
         let polls: Arc<str> = self.topics.polls.as_str().into();
         loop {
@@ -248,6 +277,87 @@ impl TallyConsumer {
                 _ = cancel.cancelled() => return,
             }
         }
+    }
+}
+
+/// Looks after the assignment and the lag while the consumer runs.
+struct PartitionWatcher {
+    consumer: Arc<StreamConsumer>,
+    store: Arc<TallyStore>,
+    topics: Topics,
+    vote_positions: Arc<Mutex<HashMap<i32, u64>>>,
+    polls_applied: watch::Receiver<u64>,
+    assigned: i32,
+    lag: Arc<Lag>,
+}
+
+impl PartitionWatcher {
+    /// Every [`WATCH_INTERVAL`] until cancelled: assigns partitions added to the votes topic
+    /// (at their stored offsets, or from the beginning), then measures the lag. A failure (the
+    /// broker is away) is logged once and tried again next time.
+    async fn run(mut self, cancel: CancellationToken) {
+        let mut failing = false;
+        loop {
+            let result = self.check().await;
+            match (&result, failing) {
+                (Err(e), false) => tracing::warn!("watching the topics' partitions: {e}"),
+                (Ok(()), true) => tracing::info!("watching the topics' partitions works again"),
+                _ => {}
+            }
+            failing = result.is_err();
+            tokio::select! {
+                _ = tokio::time::sleep(WATCH_INTERVAL) => {}
+                _ = cancel.cancelled() => return,
+            }
+        }
+    }
+
+    async fn check(&mut self) -> anyhow::Result<()> {
+        let consumer = self.consumer.clone();
+        let topic = self.topics.votes.clone();
+        let partitions =
+            tokio::task::spawn_blocking(move || partition_count(&*consumer, &topic)).await??;
+        if partitions > self.assigned {
+            let offsets = self.store.offsets()?;
+            let mut tpl = TopicPartitionList::new();
+            for p in self.assigned..partitions {
+                let offset = match offsets.get(&(self.topics.votes.clone(), p)) {
+                    Some(n) => Offset::Offset(*n as i64),
+                    None => Offset::Beginning,
+                };
+                tpl.add_partition_offset(&self.topics.votes, p, offset)?;
+            }
+            self.consumer.incremental_assign(&tpl)?;
+            tracing::info!(
+                "the votes topic grew from {} to {partitions} partitions; consuming the new ones",
+                self.assigned
+            );
+            self.assigned = partitions;
+        }
+        let mut applied: Vec<(String, i32, u64)> = {
+            let positions = self.vote_positions.lock().expect("positions lock");
+            (0..self.assigned)
+                .map(|p| {
+                    let next = positions.get(&p).copied().unwrap_or(0);
+                    (self.topics.votes.clone(), p, next)
+                })
+                .collect()
+        };
+        applied.push((self.topics.polls.clone(), 0, *self.polls_applied.borrow()));
+        let consumer = self.consumer.clone();
+        let lag = tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
+            let mut lag = 0u64;
+            for (topic, partition, next) in applied {
+                let (low, high) =
+                    consumer.fetch_watermarks(&topic, partition, Duration::from_secs(5))?;
+                // Records below the log start are gone (retention): they cannot be applied.
+                lag += (high.max(0) as u64).saturating_sub(next.max(low.max(0) as u64));
+            }
+            Ok(lag)
+        })
+        .await??;
+        self.lag.record(lag, Instant::now());
+        Ok(())
     }
 }
 

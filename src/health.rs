@@ -25,6 +25,8 @@ pub struct Health {
     /// Fresh producers keep failing although the broker answers metadata requests.
     writes_stalled: Arc<AtomicBool>,
     consumer: Arc<AtomicBool>,
+    /// This node's name in a deployment of several (`--node-id`).
+    node: Arc<str>,
 }
 
 impl Health {
@@ -33,7 +35,19 @@ impl Health {
             kafka: Arc::new(RwLock::new(Ok(()))),
             writes_stalled: Arc::new(AtomicBool::new(false)),
             consumer,
+            node: "".into(),
         }
+    }
+
+    /// The same flags, reported under this node name.
+    pub fn with_node(mut self, node: &str) -> Self {
+        self.node = node.into();
+        self
+    }
+
+    /// This node's name (`--node-id`).
+    pub fn node(&self) -> &str {
+        &self.node
     }
 
     /// Ok, or the reason livepoll cannot take votes now.

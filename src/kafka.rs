@@ -71,6 +71,7 @@ pub fn producer_config(brokers: &str) -> ClientConfig {
         .set("request.timeout.ms", "3000")
         .set("reconnect.backoff.max.ms", "1000")
         .set("topic.metadata.refresh.interval.ms", "10000");
+    with_client_options(&mut c);
     c
 }
 
@@ -276,14 +277,34 @@ pub async fn ensure_topics(
     topics: &Topics,
     vote_partitions: i32,
 ) -> Result<(), KafkaError> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+    ensure_topics_replicated(brokers, topics, vote_partitions, 1).await
+}
+
+/// [`ensure_topics`] with `replication` copies of every partition (`--replication-factor`).
+pub async fn ensure_topics_replicated(
+    brokers: &str,
+    topics: &Topics,
+    vote_partitions: i32,
+    replication: i32,
+) -> Result<(), KafkaError> {
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", brokers)
-        .set("client.id", "livepoll-admin")
-        .create()?;
+        .set("client.id", "livepoll-admin");
+    with_client_options(&mut config);
+    let admin: AdminClient<DefaultClientContext> = config.create()?;
     let new = [
-        NewTopic::new(&topics.votes, vote_partitions, TopicReplication::Fixed(1)),
-        NewTopic::new(&topics.polls, 1, TopicReplication::Fixed(1)),
-        NewTopic::new(&topics.qa, QA_PARTITIONS, TopicReplication::Fixed(1)),
+        NewTopic::new(
+            &topics.votes,
+            vote_partitions,
+            TopicReplication::Fixed(replication),
+        ),
+        NewTopic::new(&topics.polls, 1, TopicReplication::Fixed(replication)),
+        NewTopic::new(
+            &topics.qa,
+            QA_PARTITIONS,
+            TopicReplication::Fixed(replication),
+        ),
     ];
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     for result in admin.create_topics(&new, &opts).await? {
@@ -328,5 +349,24 @@ pub fn consumer_config(brokers: &str) -> ClientConfig {
         .set("fetch.min.bytes", "1")
         .set("enable.partition.eof", "false")
         .set("reconnect.backoff.max.ms", "1000");
+    with_client_options(&mut c);
+    c
+}
+
+/// librdkafka properties from `--kafka-option KEY=VALUE` (SASL, TLS, ...), applied last to
+/// every client this process makes (producer, consumers, admin). Process-wide: one process
+/// talks to one cluster.
+static CLIENT_OPTIONS: RwLock<Vec<(String, String)>> = RwLock::new(Vec::new());
+
+/// Sets the extra properties of every client made from now on.
+pub fn set_client_options(options: Vec<(String, String)>) {
+    *CLIENT_OPTIONS.write().expect("options lock") = options;
+}
+
+/// Adds the `--kafka-option` properties to a client configuration.
+pub fn with_client_options(c: &mut ClientConfig) -> &mut ClientConfig {
+    for (k, v) in CLIENT_OPTIONS.read().expect("options lock").iter() {
+        c.set(k, v);
+    }
     c
 }

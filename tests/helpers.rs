@@ -93,6 +93,11 @@ pub fn serve_args(brokers: &str, data_dir: &Path, prefix: &str) -> ServeArgs {
         title: String::new(),
         topic_prefix: prefix.to_string(),
         vote_partitions: 6,
+        secret_file: None,
+        node_id: None,
+        kafka_options: Vec::new(),
+        replication_factor: None,
+        trusted_proxies: Vec::new(),
     }
 }
 

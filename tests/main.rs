@@ -3,6 +3,7 @@
 
 mod broker;
 mod browser;
+mod cluster;
 mod console;
 mod harden;
 mod helpers;

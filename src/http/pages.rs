@@ -70,12 +70,17 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
                     "now": now_ms(),
                     "title": s.title,
                     "admin": admin,
+                    "node": s.health.node(),
                 }),
             )
         });
     let health = warp::path!("healthz").and(warp::get()).and(with_state(state)).map(|s: AppState| {
         let polls = s.polls();
-        match s.health.check() {
+        let node = s.health.node();
+        let lag = s.consumer.lag.records();
+        // A node far behind the topics is routed around until it caught up (CONTRACT.md
+        // "Running several nodes on one Kafka cluster").
+        match s.health.check().and_then(|()| s.consumer.lag.behind().map_or(Ok(()), Err)) {
             Ok(()) => json_reply(
                 StatusCode::OK,
                 &serde_json::json!({
@@ -83,12 +88,14 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
                     "kafka": s.kafka_desc,
                     "polls": polls.list().len(),
                     "votes_applied": s.consumer.votes_applied.load(std::sync::atomic::Ordering::Relaxed),
+                    "node": node,
+                    "lag": lag,
                 }),
             ),
             Err(reason) => {
                 let mut res = json_reply(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    &serde_json::json!({ "status": "unavailable", "reason": reason, "kafka": s.kafka_desc }),
+                    &serde_json::json!({ "status": "unavailable", "reason": reason, "kafka": s.kafka_desc, "node": node, "lag": lag }),
                 );
                 res.headers_mut().insert("retry-after", "2".parse().expect("header"));
                 res

@@ -11,6 +11,10 @@
 //! - one client address may hold at most `max_per_client` connections; more are answered 429
 //!   and closed. The machine itself (127.0.0.1, ::1: the organiser's laptop, a local proxy, load
 //!   tests) is not capped.
+//! - behind a load balancer (`--trusted-proxy`), a connection from a trusted proxy carries many
+//!   clients: it is not capped itself, the client is the address the proxy put in
+//!   `X-Forwarded-For` (only ever believed from a trusted peer), and each request holds one of
+//!   that client's places for as long as its response lasts (an SSE stream: until it ends).
 
 use std::collections::HashMap;
 use std::io;
@@ -32,6 +36,7 @@ use warp::filters::BoxedFilter;
 use warp::reply::Response;
 
 use super::ClientAddr;
+use crate::cluster::{IpNet, forwarded_client};
 
 /// Connection limits; [`ConnLimits::default`] is what `serve` uses.
 #[derive(Debug, Clone)]
@@ -41,6 +46,8 @@ pub struct ConnLimits {
     pub max_per_client: usize,
     /// How long a stop waits for open requests before closing their connections.
     pub shutdown_grace: Duration,
+    /// Peers whose `X-Forwarded-For` names the client (`--trusted-proxy`).
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 impl Default for ConnLimits {
@@ -50,6 +57,7 @@ impl Default for ConnLimits {
             idle_timeout: Duration::from_secs(30),
             max_per_client: 512,
             shutdown_grace: Duration::from_secs(3),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -71,7 +79,13 @@ pub async fn serve(
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let Some(slot) = clients.admit(peer.ip(), limits.max_per_client) else {
+                    let from_proxy = is_trusted(&limits, peer);
+                    let slot = if from_proxy {
+                        Some(Slot(None))
+                    } else {
+                        clients.admit(peer.ip(), limits.max_per_client)
+                    };
+                    let Some(slot) = slot else {
                         refuse(stream);
                         continue;
                     };
@@ -79,6 +93,7 @@ pub async fn serve(
                         stream,
                         peer,
                         slot,
+                        from_proxy.then(|| clients.clone()),
                         routes.clone(),
                         limits.clone(),
                         stop.clone(),
@@ -102,10 +117,17 @@ pub async fn serve(
     }
 }
 
+fn is_trusted(limits: &ConnLimits, peer: SocketAddr) -> bool {
+    limits.trusted_proxies.iter().any(|n| n.contains(peer.ip()))
+}
+
+/// `proxied`: the connection is from a trusted proxy; its requests take places of their
+/// forwarded clients in these counts.
 async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
     _slot: Slot,
+    proxied: Option<Arc<Clients>>,
     routes: BoxedFilter<(Response,)>,
     limits: Arc<ConnLimits>,
     stop: CancellationToken,
@@ -118,12 +140,35 @@ async fn connection(
     });
     let warp_svc = TowerToHyperService::new(warp::service(routes));
     let marks = activity.clone();
+    let limits2 = limits.clone();
     let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-        req.extensions_mut().insert(ClientAddr(peer));
+        let mut client = peer;
+        // `Some(place)` admitted (a proxied request holds a place of its client), `None` refused.
+        let mut admitted = Some(None);
+        if let Some(clients) = &proxied {
+            let xff: Vec<&[u8]> = req
+                .headers()
+                .get_all("x-forwarded-for")
+                .iter()
+                .map(|v| v.as_bytes())
+                .collect();
+            client = forwarded_client(peer, &limits2.trusted_proxies, &xff);
+            admitted = clients.admit(client.ip(), limits2.max_per_client).map(Some);
+        }
+        req.extensions_mut().insert(ClientAddr(client));
         if req.uri().path() == "/api/events" {
             marks.streaming.store(true, Ordering::Relaxed);
         }
-        hyper::service::Service::call(&warp_svc, req)
+        let answer = admitted
+            .is_some()
+            .then(|| hyper::service::Service::call(&warp_svc, req));
+        async move {
+            let (Some(place), Some(answer)) = (admitted, answer) else {
+                return Ok(too_many_requests().map(|body| Held::new(body, None)));
+            };
+            let res = answer.await?;
+            Ok::<_, std::convert::Infallible>(res.map(|body| Held::new(body, place)))
+        }
     });
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
@@ -148,6 +193,53 @@ async fn connection(
                 return;
             }
         }
+    }
+}
+
+/// The answer to a proxied request whose client holds its share of places already.
+fn too_many_requests() -> Response {
+    let mut res = super::error::error_reply(
+        warp::http::StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        "too many open requests from this address",
+    );
+    res.headers_mut()
+        .insert("retry-after", warp::http::HeaderValue::from_static("2"));
+    res
+}
+
+/// A response body that keeps its client's place until the body has been sent (or dropped).
+struct Held<B> {
+    body: Pin<Box<B>>,
+    _place: Option<Slot>,
+}
+
+impl<B> Held<B> {
+    fn new(body: B, place: Option<Slot>) -> Self {
+        Held {
+            body: Box::pin(body),
+            _place: place,
+        }
+    }
+}
+
+impl<B: hyper::body::Body> hyper::body::Body for Held<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<B::Data>, B::Error>>> {
+        self.body.as_mut().poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
     }
 }
 
