@@ -10,6 +10,7 @@ mod helpers;
 mod polls;
 mod present;
 mod qa;
+mod qa_browser;
 mod quiz;
 mod resilience;
 mod session;
