@@ -16,13 +16,38 @@ LP.ready.then(() => {
   const key = (p) => `${p.id}/${p.round}`;
   const sameSet = (a, b) => a.length === b.length && a.every((x) => b.includes(x));
 
-  async function ensureSession() {
+  // A new voter token may need the event code: the scanned URL's ?code=, else the attendee types
+  // the one on the screen. One attempt at a time, however many callers wait for it.
+  let needCode = false;
+  let joining = null;
+  function askForCode(wrong) {
+    needCode = true;
+    render();
+    $("code-form").hidden = false;
+    $("code-status").textContent = wrong ? LP.t("code_wrong") : "";
+    $("code-input").focus();
+    return new Promise((ok) => {
+      $("code-form").onsubmit = (e) => { e.preventDefault(); const v = $("code-input").value.trim(); if (v) ok(v); };
+    });
+  }
+  async function join() {
+    let code = new URLSearchParams(location.search).get("code");
     for (;;) {
-      const r = await LP.api("POST", "/api/session").catch(() => null);
-      if (r && r.status === 200) return;
-      await new Promise((ok) => setTimeout(ok, 2000));
+      const r = await LP.api("POST", "/api/session", code ? { code } : undefined).catch(() => null);
+      if (r && r.status === 200) {
+        if (needCode) { needCode = false; $("code-form").hidden = true; render(); }
+        return;
+      }
+      if (r && r.status === 403 && r.data && r.data.error === "bad_code") { code = await askForCode(!!code); continue; }
+      await new Promise((ok) => setTimeout(ok, 1000 * Math.max(2, (r && r.retryAfter) || 0)));
     }
   }
+  function ensureSession() {
+    if (!joining) joining = join().finally(() => { joining = null; });
+    return joining;
+  }
+  // Other features of this page (Q&A, quiz) get their voter token through the same door.
+  LP.ensureSession = ensureSession;
 
   async function loadMine(id) {
     const r = await LP.api("GET", `/api/polls/${encodeURIComponent(id)}`).catch(() => null);
@@ -109,8 +134,8 @@ LP.ready.then(() => {
 
   function render() {
     const p = onAir && polls.get(onAir);
-    $("waiting").hidden = !!p;
-    $("poll").hidden = !p;
+    $("waiting").hidden = !!p || needCode;
+    $("poll").hidden = !p || needCode;
     if (!p) return;
     if (p.kind === "quiz" && LP.quiz) return LP.quiz.render(p, { ballot: () => mine[key(p)], results: () => results.get(p.id) });
     const k = key(p);

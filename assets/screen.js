@@ -35,8 +35,20 @@ LP.ready.then(() => {
       $("title").textContent = info.data.title || LP.t("join_in");
       document.title = info.data.title ? `${info.data.title} — screen` : "livepoll — screen";
       LP.clockOffset = info.data.now - Date.now();
+      showCode(info.data);
     }
     render();
+  }
+
+  // The event code beside the QR code. Only a signed-in screen learns it (and gets the QR code
+  // that carries it); any other screen says how to show it.
+  function showCode(info) {
+    const code = info.event_code;
+    $("join-code").hidden = !code;
+    $("code-hint").hidden = !(info.code_required && !code);
+    if (!code) return;
+    $("event-code").textContent = /^\d{6}$/.test(code) ? `${code.slice(0, 3)} ${code.slice(3)}` : code;
+    for (const img of document.querySelectorAll("img[src^='/qr.svg']")) img.src = `/qr.svg?t=${Date.now()}`;
   }
 
   // The projector is the room's view: it shows results when someone in the room who has not

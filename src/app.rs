@@ -31,6 +31,10 @@ pub struct StartupInfo {
     pub local_url: String,
     pub admin_token: String,
     pub kafka: String,
+    /// The event code attendees need (`--event-code`), if any.
+    pub event_code: Option<String>,
+    /// The join URL with the event code: what the printed QR code carries.
+    pub attendee_url: String,
 }
 
 /// A built, not yet running, server.
@@ -51,7 +55,19 @@ pub struct Application {
 #[error("{0}")]
 pub struct ConfigError(pub String);
 
-fn first_lan_ipv4() -> Option<std::net::Ipv4Addr> {
+/// The host phones should use for a server listening on `ip`: that address itself, or for a
+/// wildcard bind the machine's first LAN IPv4 (127.0.0.1 if it has none).
+pub fn join_host(ip: std::net::IpAddr) -> String {
+    match ip {
+        ip if ip.is_unspecified() => first_lan_ipv4()
+            .map(|ip| ip.to_string())
+            .unwrap_or_else(|| "127.0.0.1".into()),
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+        ip => ip.to_string(),
+    }
+}
+
+pub fn first_lan_ipv4() -> Option<std::net::Ipv4Addr> {
     if_addrs::get_if_addrs()
         .ok()?
         .into_iter()
@@ -154,12 +170,12 @@ impl Application {
 
         let join_url = match &args.public_url {
             Some(u) => u.trim_end_matches('/').to_string(),
-            None => {
-                let ip = first_lan_ipv4()
-                    .map(|ip| ip.to_string())
-                    .unwrap_or_else(|| "127.0.0.1".into());
-                format!("http://{ip}:{}", addr.port())
-            }
+            None => format!("http://{}:{}", join_host(addr.ip()), addr.port()),
+        };
+        let gate = event_gate(&args, &data_dir)?;
+        let attendee_url = match gate.code() {
+            Some(code) => crate::eventcode::url_with_code(&join_url, code),
+            None => join_url.clone(),
         };
         let qr_svg = crate::qr::svg(&join_url)
             .map_err(|e| ConfigError(format!("cannot encode {join_url} as QR: {e}")))?;
@@ -176,6 +192,7 @@ impl Application {
             kafka_desc: kafka_desc.clone(),
             title: args.title.trim().to_string(),
             qr_svg,
+            gate,
             shutdown: shutdown.clone(),
         }));
 
@@ -213,6 +230,8 @@ impl Application {
             local_url: format!("http://{local_host}:{}", addr.port()),
             admin_token: keys.admin_token().to_string(),
             kafka: kafka_desc,
+            event_code: state.gate.code().map(str::to_string),
+            attendee_url,
         };
         Ok(Application {
             listener,
@@ -289,6 +308,29 @@ async fn create_topics(args: &ServeArgs, brokers: &str, topics: &Topics) -> anyh
             .await??;
     ensure_topics_replicated(brokers, topics, args.vote_partitions, replication).await?;
     Ok(())
+}
+
+/// The event code and session limit. `auto` derives the code from the deployment's keys (the
+/// shared secret file, or the data dir's `secret.key`), so every node shows the same one.
+fn event_gate(
+    args: &ServeArgs,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<crate::eventcode::Gate> {
+    use crate::eventcode::{EventCodeSetting, Gate};
+    let keys = match args.event_code {
+        EventCodeSetting::Auto => {
+            let file = (args.secret_file.clone()).unwrap_or_else(|| data_dir.join("secret.key"));
+            crate::auth::read_secret_file(&file)
+                .map_err(|e| ConfigError(format!("cannot derive the event code: {e}")))?
+        }
+        _ => Vec::new(),
+    };
+    Ok(Gate::new(
+        &args.event_code,
+        &keys,
+        &args.topic_prefix,
+        args.session_rate,
+    ))
 }
 
 /// Waits until the consumer has applied every poll event present at start, so intake and pages

@@ -41,6 +41,8 @@ pub enum Command {
         #[command(subcommand)]
         action: SecretAction,
     },
+    /// Check that this machine is ready to run livepoll at a venue (one line per check).
+    Doctor(DoctorArgs),
     /// Print a scannable QR code for a URL.
     Qr {
         /// The URL to encode.
@@ -141,6 +143,44 @@ pub struct ServeArgs {
         value_name = "ADDR"
     )]
     pub trusted_proxies: Vec<crate::cluster::IpNet>,
+    /// A code attendees need to join: `auto` (6 digits from the deployment's secret and topic
+    /// prefix, the same on every node), `off`, or your own. The screen shows it beside the QR
+    /// code; the QR code and printed URL carry it.
+    #[arg(
+        long,
+        env = "LIVEPOLL_EVENT_CODE",
+        default_value = "off",
+        value_name = "auto|off|CODE"
+    )]
+    pub event_code: crate::eventcode::EventCodeSetting,
+    /// New voter sessions per minute from one client address (0: no limit). The machine
+    /// itself is not limited.
+    #[arg(
+        long,
+        env = "LIVEPOLL_SESSION_RATE",
+        default_value_t = 120,
+        value_name = "N"
+    )]
+    pub session_rate: u32,
+}
+
+/// `livepoll doctor`: the settings `serve` would be started with.
+#[derive(Debug, Clone, Args)]
+pub struct DoctorArgs {
+    /// The address `serve` will listen on.
+    #[arg(long, env = "LIVEPOLL_BIND", default_value = "0.0.0.0:8080")]
+    pub bind: SocketAddr,
+    /// The URL attendees will use, if not this machine's address.
+    #[arg(long, env = "LIVEPOLL_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    #[command(flatten)]
+    pub broker: BrokerArgs,
+    /// The Kafka cluster `serve` will use (default: the bundled broker).
+    #[arg(long, env = "LIVEPOLL_BROKERS")]
+    pub brokers: Option<String>,
+    /// The shared secret file `serve` will use (default: DATA_DIR/secret.key).
+    #[arg(long, env = "LIVEPOLL_SECRET_FILE")]
+    pub secret_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -24,6 +24,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Export(args) => export(args).await,
+        Command::Doctor(args) => crate::doctor::run(args).await,
         Command::Secret {
             action: SecretAction::New { file },
         } => {
@@ -41,13 +42,28 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let shutdown = shutdown_signal();
+    let data_dir = args.broker.data_dir.clone();
     let app = Application::build(args).await?;
     let info = app.info().clone();
-    let qr =
-        crate::qr::terminal(&info.join_url, std::io::stdout().is_terminal()).unwrap_or_default();
+    for warning in crate::doctor::startup_warnings(&info.join_url, &data_dir) {
+        eprintln!("livepoll: warning: {warning} (livepoll doctor checks more)");
+    }
+    let qr = crate::qr::terminal(&info.attendee_url, std::io::stdout().is_terminal())
+        .unwrap_or_default();
+    // With an event code, the projector must be signed in to show it (anyone else who opens
+    // /screen does not learn the code): its link carries the admin token in the fragment.
+    let (screen, code) = match &info.event_code {
+        Some(code) => (
+            format!("{}/screen#token={}", info.join_url, info.admin_token),
+            format!(
+                "  Event code:                {code}  (the screen shows it; the QR code and URL above carry it)\n"
+            ),
+        ),
+        None => (format!("{}/screen", info.join_url), String::new()),
+    };
     println!(
-        "\n{qr}\n\n  livepoll is running\n\n  Attendees (scan or type):  {join}\n  Projector screen:          {join}/screen\n  Organiser console:         {local}/admin#token={token}\n                             (opens signed in; the token stays out of server logs)\n  Admin token:               {token}\n  Kafka:                     {kafka}\n\n  Press Ctrl-C to stop.\n",
-        join = info.join_url,
+        "\n{qr}\n\n  livepoll is running\n\n  Attendees (scan or type):  {attendee}\n{code}  Projector screen:          {screen}\n  Organiser console:         {local}/admin#token={token}\n                             (opens signed in; the token stays out of server logs)\n  Admin token:               {token}\n  Kafka:                     {kafka}\n\n  Press Ctrl-C to stop.\n",
+        attendee = info.attendee_url,
         local = info.local_url,
         token = info.admin_token,
         kafka = info.kafka,

@@ -1,4 +1,5 @@
-//! Per-voter token buckets, so one phone (or script) cannot flood the log.
+//! Token buckets per key (a voter, a client address), so one phone or script cannot flood the
+//! log or mint identities without end.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -22,12 +23,24 @@ impl RateLimiter {
         }
     }
 
+    /// `per_minute` requests a minute sustained, all of them at once after a quiet minute.
+    pub fn per_minute(per_minute: u32) -> Self {
+        let mut l = RateLimiter::new(per_minute, 0);
+        l.per_sec = per_minute as f64 / 60.0;
+        l
+    }
+
     /// Takes one token for `key`; false if the bucket is empty.
     pub fn allow(&self, key: &str) -> bool {
+        self.allow_at(key, Instant::now()).is_ok()
+    }
+
+    /// Takes one token for `key`, or says how long until the next one is there.
+    pub fn check(&self, key: &str) -> Result<(), std::time::Duration> {
         self.allow_at(key, Instant::now())
     }
 
-    fn allow_at(&self, key: &str, now: Instant) -> bool {
+    fn allow_at(&self, key: &str, now: Instant) -> Result<(), std::time::Duration> {
         let shard = key
             .bytes()
             .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize))
@@ -45,9 +58,13 @@ impl RateLimiter {
         *at = now;
         if *tokens >= 1.0 {
             *tokens -= 1.0;
-            true
+            Ok(())
+        } else if self.per_sec > 0.0 {
+            Err(std::time::Duration::from_secs_f64(
+                (1.0 - *tokens) / self.per_sec,
+            ))
         } else {
-            false
+            Err(std::time::Duration::MAX)
         }
     }
 }
@@ -61,10 +78,20 @@ mod tests {
     fn a_burst_is_allowed_then_refilled_over_time() {
         let l = RateLimiter::new(3, 2);
         let t = Instant::now();
-        assert!((0..3).all(|_| l.allow_at("a", t)));
-        assert!(!l.allow_at("a", t));
-        assert!(l.allow_at("b", t), "other voters are not affected");
-        assert!(l.allow_at("a", t + Duration::from_millis(500)));
-        assert!(!l.allow_at("a", t + Duration::from_millis(500)));
+        assert!((0..3).all(|_| l.allow_at("a", t).is_ok()));
+        assert!(l.allow_at("a", t).is_err());
+        assert!(l.allow_at("b", t).is_ok(), "other voters are not affected");
+        assert!(l.allow_at("a", t + Duration::from_millis(500)).is_ok());
+        assert!(l.allow_at("a", t + Duration::from_millis(500)).is_err());
+    }
+
+    #[test]
+    fn a_per_minute_limit_says_when_the_next_request_is_allowed() {
+        let l = RateLimiter::per_minute(120);
+        let t = Instant::now();
+        assert!((0..120).all(|_| l.allow_at("a", t).is_ok()));
+        let wait = l.allow_at("a", t).unwrap_err();
+        assert_eq!(wait, Duration::from_millis(500), "two a second come back");
+        assert!(l.allow_at("a", t + wait).is_ok());
     }
 }

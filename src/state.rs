@@ -26,6 +26,8 @@ pub struct Inner {
     /// The event's name on the idle screen (`serve --title`).
     pub title: String,
     pub qr_svg: String,
+    /// Who gets a new voter token: the event code and the per-address session limit.
+    pub gate: crate::eventcode::Gate,
     /// Cancelled when the server stops; long-lived streams end on it.
     pub shutdown: tokio_util::sync::CancellationToken,
 }

@@ -14,5 +14,6 @@ mod qa_browser;
 mod quiz;
 mod resilience;
 mod session;
+mod venue;
 mod votes;
 mod webdriver;

@@ -49,13 +49,22 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .and(warp::path::tail())
         .and(warp::get())
         .map(|tail: warp::path::Tail| asset(tail.as_str()));
+    // With an event code, only an admin (the signed-in projector, the console) gets the QR code
+    // that carries it: anyone else who can reach the server must not learn the code from it.
     let qr = warp::path!("qr.svg")
         .and(warp::get())
         .and(with_state(state.clone()))
-        .map(|s: AppState| {
-            let mut res = Response::new(s.qr_svg.clone().into());
-            res.headers_mut()
-                .insert("content-type", "image/svg+xml".parse().expect("mime"));
+        .and(super::is_admin(state.clone()))
+        .map(|s: AppState, admin: bool| {
+            let svg = match s.gate.code().filter(|_| admin) {
+                Some(code) => crate::qr::svg(&crate::eventcode::url_with_code(&s.public_url, code))
+                    .unwrap_or_else(|_| s.qr_svg.clone()),
+                None => s.qr_svg.clone(),
+            };
+            let mut res = Response::new(svg.into());
+            let h = res.headers_mut();
+            h.insert("content-type", "image/svg+xml".parse().expect("mime"));
+            h.insert("cache-control", "no-store".parse().expect("header"));
             res
         });
     let info = warp::path!("api" / "info")
@@ -63,10 +72,18 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .and(with_state(state.clone()))
         .and(super::is_admin(state.clone()))
         .map(|s: AppState, admin: bool| {
+            // The code itself only to an admin; everyone may know that one is needed.
+            let code = s.gate.code().filter(|_| admin);
             json_reply(
                 StatusCode::OK,
                 &serde_json::json!({
                     "join_url": s.public_url,
+                    "code_required": s.gate.code().is_some(),
+                    "event_code": code,
+                    "qr_url": code.map_or_else(
+                        || s.public_url.clone(),
+                        |c| crate::eventcode::url_with_code(&s.public_url, c),
+                    ),
                     "now": now_ms(),
                     "title": s.title,
                     "admin": admin,

@@ -6,7 +6,7 @@ use warp::filters::BoxedFilter;
 use warp::http::{HeaderMap, StatusCode};
 use warp::reply::{Reply, Response};
 
-use super::error::ApiError;
+use super::error::{ApiError, error_reply};
 use super::{ADMIN_COOKIE, VOTER_COOKIE, admin, cookie, json_body, json_reply, voter, with_state};
 use crate::auth::ADMIN_SESSION_TTL;
 use crate::domain::vote::VoteBody;
@@ -17,7 +17,19 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .and(warp::post())
         .and(with_state(state.clone()))
         .and(warp::header::headers_cloned())
-        .map(|state: AppState, headers: HeaderMap| session(state, cookie(&headers, VOTER_COOKIE)));
+        .and(super::client_addr())
+        .and(
+            warp::query::<CodeQuery>()
+                .or(warp::any().map(CodeQuery::default))
+                .unify(),
+        )
+        .and(session_body())
+        .map(
+            |state: AppState, headers: HeaderMap, client, q: CodeQuery, b: CodeBody| {
+                let code = b.code.or(q.code);
+                session(state, cookie(&headers, VOTER_COOKIE), client, code)
+            },
+        );
     let admin_session = warp::path!("api" / "admin" / "session")
         .and(warp::post())
         .and(admin(state.clone()))
@@ -44,12 +56,71 @@ fn with_cookie(mut res: Response, cookie: &str) -> Response {
     res
 }
 
+/// `POST /api/session?code=…`
+#[derive(Debug, Default, serde::Deserialize)]
+struct CodeQuery {
+    code: Option<String>,
+}
+
+/// `POST /api/session` with `{"code": "…"}`; an empty body is no code.
+#[derive(Debug, Default, serde::Deserialize)]
+struct CodeBody {
+    code: Option<String>,
+}
+
+/// The optional JSON body of `POST /api/session`, read like [`super::json_body`] (size limit,
+/// time limit) but with no body at all allowed (no `Content-Length` needed).
+fn session_body() -> impl Filter<Extract = (CodeBody,), Error = warp::Rejection> + Clone {
+    warp::header::optional::<u64>("content-length")
+        .and(warp::body::stream())
+        .and_then(|len: Option<u64>, body| async move {
+            let bad = |m: String| warp::reject::custom(ApiError::BadRequest(m));
+            if len.is_some_and(|l| l > super::MAX_BODY) {
+                return Err(bad(format!("the body is over {} bytes", super::MAX_BODY)));
+            }
+            let bytes = tokio::time::timeout(super::BODY_READ_TIMEOUT, super::read_body(body))
+                .await
+                .map_err(|_| bad("the request body did not arrive in time".into()))?
+                .map_err(|e| bad(format!("the request body ended early: {e}")))?;
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                return Ok(CodeBody::default());
+            }
+            serde_json::from_slice(&bytes).map_err(|e| bad(format!("invalid JSON body: {e}")))
+        })
+}
+
 /// Issues a voter token, or returns the caller's own if its cookie is still valid (so a page
-/// reload keeps the voter's identity and ballot).
-fn session(state: AppState, existing: Option<String>) -> Response {
-    let token = existing
-        .filter(|t| state.keys.verify_voter(t).is_some())
-        .unwrap_or_else(|| state.keys.issue_voter());
+/// reload keeps the voter's identity and ballot). A new token needs the event code, if one is
+/// set, and counts against the caller's address's session rate.
+fn session(
+    state: AppState,
+    existing: Option<String>,
+    client: Option<std::net::SocketAddr>,
+    code: Option<String>,
+) -> Response {
+    let existing = existing.filter(|t| state.keys.verify_voter(t).is_some());
+    if existing.is_none() {
+        if let Err(wait) = state.gate.admit(client) {
+            let mut res = error_reply(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "too many new sessions from this address; try again shortly",
+            );
+            let secs = wait.as_secs_f64().ceil().clamp(1.0, 3600.0) as u64;
+            res.headers_mut()
+                .insert("retry-after", secs.to_string().parse().expect("digits"));
+            return res;
+        }
+        if !state.gate.accepts(code.as_deref()) {
+            let message = if code.is_some() {
+                "that is not this event's code: check the code on the screen"
+            } else {
+                "this event needs its code: scan the QR code on the screen or type the code shown beside it"
+            };
+            return error_reply(StatusCode::FORBIDDEN, "bad_code", message);
+        }
+    }
+    let token = existing.unwrap_or_else(|| state.keys.issue_voter());
     let cookie =
         format!("{VOTER_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000");
     with_cookie(
