@@ -50,10 +50,7 @@ pub struct Application {
     _lock: File,
 }
 
-/// A startup failure that is the user's to fix (exit code 2) rather than a runtime fault.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ConfigError(pub String);
+pub use crate::cli::ConfigError;
 
 /// The host phones should use for a server listening on `ip`: that address itself, or for a
 /// wildcard bind the machine's first LAN IPv4 (127.0.0.1 if it has none).
