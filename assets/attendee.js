@@ -127,9 +127,9 @@ LP.ready.then(() => {
 
   function choiceButton(label, pressed, disabled, onclick, extra) {
     return LP.el("button", Object.assign({
-      class: "choice", type: "button", "aria-pressed": String(pressed), text: label,
+      class: "choice", type: "button", "aria-pressed": String(pressed),
       onclick: () => !disabled && onclick(),
-    }, disabled ? { disabled: "" } : {}, extra || {}));
+    }, disabled ? { disabled: "" } : {}, extra || {}), LP.el("bdi", { text: label }));
   }
 
   function render() {
@@ -178,11 +178,11 @@ LP.ready.then(() => {
     } else if (p.kind === "rating") {
       const row = LP.el("div", { class: `rating s${p.scale}`, role: "group", "aria-label": LP.t("rating_group", { n: p.scale }) });
       for (let v = 1; v <= p.scale; v++) {
-        const label = p.labels && (v === 1 ? `1, ${p.labels[0]}` : v === p.scale ? `${v}, ${p.labels[1]}` : null);
-        row.append(choiceButton(String(v), current.includes(v), !open, () => send({ rating: v }), Object.assign({ "data-i": String(v) }, label ? { "aria-label": label } : {})));
+        const label = p.labels && (v === 1 ? `${LP.num(1)}, ${p.labels[0]}` : v === p.scale ? `${LP.num(v)}, ${p.labels[1]}` : null);
+        row.append(choiceButton(LP.num(v), current.includes(v), !open, () => send({ rating: v }), Object.assign({ "data-i": String(v) }, label ? { "aria-label": label } : {})));
       }
       form.append(row);
-      if (p.labels) form.append(LP.el("div", { class: "ends" }, LP.el("span", { text: `1 = ${p.labels[0]}` }), LP.el("span", { text: `${p.scale} = ${p.labels[1]}` })));
+      if (p.labels) form.append(LP.el("div", { class: "ends" }, LP.el("span", {}, `${LP.num(1)} = `, LP.el("bdi", { text: p.labels[0] })), LP.el("span", {}, `${LP.num(p.scale)} = `, LP.el("bdi", { text: p.labels[1] }))));
     } else if (!typing) {
       const b = mine[k];
       const input = LP.el("input", { type: "text", maxlength: "40", "aria-label": LP.t("word_label"), placeholder: LP.t("word_placeholder"), enterkeyhint: "send" });

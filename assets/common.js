@@ -102,6 +102,10 @@ const LP = {
       }
     };
     open();
+    // A page left for another (kept frozen in the back/forward cache) must not keep its stream:
+    // browsers allow only a few connections per server, and frozen streams would use them up.
+    window.addEventListener("pagehide", () => es.close());
+    window.addEventListener("pageshow", (e) => { if (e.persisted) open(); });
     return () => { es.close(); open(); };
   },
   // Projector views other than the poll ("qa", "leaderboard"): feature scripts register
@@ -116,7 +120,7 @@ const LP = {
     clearInterval(el._timer);
     const tick = () => {
       const left = Math.max(0, Math.ceil((closesAt - (Date.now() + LP.clockOffset)) / 1000));
-      el.textContent = LP.t("time_left", { time: `${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}` });
+      el.textContent = LP.t("time_left", { time: `${LP.num(Math.floor(left / 60))}:${LP.num(left % 60, { minimumIntegerDigits: 2 })}` });
       el.classList.toggle("ending", left <= 10);
       if (!left) clearInterval(el._timer);
     };
@@ -135,7 +139,7 @@ const LP = {
     if (poll.kind === "wordcloud") return LP.renderWords(container, results.words || []);
     const rating = poll.kind === "rating";
     const counts = results.counts || [];
-    const labels = rating ? counts.map((_, i) => String(i + 1)) : poll.options;
+    const labels = rating ? counts.map((_, i) => LP.num(i + 1)) : poll.options;
     const key = `${poll.id}/${poll.round}/${poll.kind}/${labels.join("\u0000")}`;
     if (container._key !== key) {
       container._key = key;
@@ -144,14 +148,17 @@ const LP = {
         const count = LP.el("span", { class: "count" });
         const item = rating
           ? LP.el("div", { class: "col", role: "img" }, count, LP.el("div", { class: "col-bar" }, fill), LP.el("span", { class: "col-label", text: label }))
-          : LP.el("li", { role: "img" }, LP.el("div", { class: "bar-label" }, LP.el("span", { class: "opt", text: label }), count), LP.el("div", { class: "bar" }, fill));
-        return { label, fill, count, item };
+          : LP.el("li", {}, LP.el("div", { class: "bar-label", "aria-hidden": "true" }, LP.el("span", { class: "opt", dir: "auto", text: label }), count), LP.el("div", { class: "bar" }, fill));
+        // A list item keeps its role; screen readers get one sentence per option instead of the bar.
+        const said = rating ? null : LP.el("span", { class: "sr-only" });
+        if (said) item.prepend(said);
+        return { label, fill, count, item, said };
       });
       const items = container._rows.map((r) => r.item);
       container._mean = LP.el("p", { class: "mean" });
       if (rating) {
         const ends = poll.labels && poll.labels.length === 2
-          ? LP.el("div", { class: "ends" }, LP.el("span", { text: poll.labels[0] }), LP.el("span", { text: poll.labels[1] }))
+          ? LP.el("div", { class: "ends" }, LP.el("span", { dir: "auto", text: poll.labels[0] }), LP.el("span", { dir: "auto", text: poll.labels[1] }))
           : null;
         container.replaceChildren(container._mean, LP.el("div", { class: "histogram" }, ...items), ends);
       } else container.replaceChildren(LP.el("ul", { class: `bars n${Math.min(labels.length, 20)}` }, ...items));
@@ -163,7 +170,8 @@ const LP = {
       if (!r) return;
       const share = voters ? n / voters : 0;
       r.count.textContent = rating ? LP.num(n) : `${LP.num(n)} · ${LP.pct(share)}`;
-      r.item.setAttribute("aria-label", LP.t("bar_label", { label: rating ? LP.t("rated", { label: r.label }) : r.label, votes: LP.t("votes", { n }), pct: LP.pct(share) }));
+      const said = LP.t("bar_label", { label: rating ? LP.t("rated", { label: r.label }) : r.label, votes: LP.t("votes", { n }), pct: LP.pct(share) });
+      if (r.said) r.said.textContent = said; else r.item.setAttribute("aria-label", said);
       r.item.classList.toggle("lead", n > 0 && n === max);
       requestAnimationFrame(() => { r.fill.style[rating ? "height" : "width"] = `${100 * share}%`; });
     });
@@ -189,12 +197,12 @@ const LP = {
     const max = Math.max(1, ...words.map((w) => w[1]));
     const cloud = LP.el("div", { class: "words", "aria-hidden": "true" });
     words.forEach(([w, n], i) => {
-      const s = LP.el("span", { class: `w c${i % 12}`, title: LP.t("votes", { n }) }, w, n > 1 ? LP.el("small", { text: LP.num(n) }) : null);
+      const s = LP.el("span", { class: `w c${i % 12}`, dir: "auto", title: LP.t("votes", { n }) }, w, n > 1 ? LP.el("small", { text: LP.num(n) }) : null);
       s.style.fontSize = `${0.8 + 2.2 * Math.sqrt(n / max)}em`;
       cloud.append(s);
     });
     if (!words.length) cloud.append(LP.el("span", { class: "muted", text: LP.t("no_words") }));
-    container.replaceChildren(cloud, LP.el("p", { class: "sr-only", text: words.map(([w, n]) => `${w}: ${n}`).join(", ") }));
+    container.replaceChildren(cloud, LP.el("p", { class: "sr-only", text: words.map(([w, n]) => `${w}: ${LP.t("votes", { n })}`).join(", ") }));
   },
   // Largest font size (px, between min and max) at which box's content fits inside box.
   fit(box, min, max) {

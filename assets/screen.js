@@ -33,7 +33,7 @@ LP.ready.then(() => {
     if (info && info.data) {
       for (const e of document.querySelectorAll(".join-url")) e.textContent = info.data.join_url.replace(/^https?:\/\//, "");
       $("title").textContent = info.data.title || LP.t("join_in");
-      document.title = info.data.title ? `${info.data.title} — screen` : "livepoll — screen";
+      document.title = LP.t("screen_title", { title: info.data.title || "livepoll" });
       LP.clockOffset = info.data.now - Date.now();
       showCode(info.data);
     }
