@@ -38,4 +38,14 @@ fi
 
 command -v cargo >/dev/null 2>&1 || { say "Rust is required: https://rustup.rs"; exit 1; }
 bash "$HERE/kafka.sh" install
+
+# The accessibility tests inject axe-core into the pages (test-only: never served, never committed).
+AXE_VERSION="${AXE_VERSION:-4.10.2}"
+AXE_DIR="${LIVEPOLL_CACHE:-$HOME/.cache/livepoll}/axe-core"
+if [ "${1:-}" = "--test" ] && [ ! -f "$AXE_DIR/node_modules/axe-core/axe.min.js" ]; then
+  command -v npm >/dev/null 2>&1 || { say "npm is required for the accessibility tests (apt-get install npm)"; exit 1; }
+  say "installing axe-core $AXE_VERSION into $AXE_DIR"
+  mkdir -p "$AXE_DIR"
+  npm install --prefix "$AXE_DIR" --no-save --no-audit --no-fund "axe-core@$AXE_VERSION"
+fi
 say "ready"

@@ -1,12 +1,14 @@
 //! One integration-test binary; every test runs against a real broker started through
 //! `scripts/kafka.sh`.
 
+mod a11y;
 mod broker;
 mod browser;
 mod cluster;
 mod console;
 mod harden;
 mod helpers;
+mod i18n;
 mod polls;
 mod present;
 mod qa;

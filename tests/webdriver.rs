@@ -55,7 +55,12 @@ impl Driver {
 
     /// A new browser (its own profile, so its own cookies and storage).
     pub async fn browser(&self, viewport: Viewport) -> Client {
-        let args = [
+        self.browser_with(viewport, &[]).await
+    }
+
+    /// A new browser started with extra Chromium switches (e.g. `--force-prefers-reduced-motion`).
+    pub async fn browser_with(&self, viewport: Viewport, extra: &[&str]) -> Client {
+        let mut args = vec![
             "--headless=new",
             "--no-sandbox",
             "--disable-gpu",
@@ -67,6 +72,7 @@ impl Driver {
             "--disable-quic",
             "--hide-scrollbars",
         ];
+        args.extend_from_slice(extra);
         let mut options = json!({ "binary": chromium_binary() });
         match viewport {
             Viewport::Phone => {
@@ -251,5 +257,53 @@ pub async fn outside_viewport(client: &Client, vertical: bool) -> Vec<String> {
         )
         .await
         .unwrap();
+    serde_json::from_value(v).unwrap()
+}
+
+/// Presses and releases one key (a character or a `fantoccini::key::Key`) on whatever has the
+/// focus, as a keyboard would.
+pub async fn press_key(client: &Client, key: char) {
+    use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+    let keys = KeyActions::new("keyboard".into())
+        .then(KeyAction::Down { value: key })
+        .then(KeyAction::Up { value: key });
+    client.perform_actions(keys).await.unwrap();
+}
+
+/// axe-core's script, installed by `scripts/setup.sh --test` into the cache (test-only: the
+/// server never serves it).
+pub fn axe_source() -> String {
+    let cache = std::env::var("LIVEPOLL_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/livepoll")
+        });
+    let path = cache.join("axe-core/node_modules/axe-core/axe.min.js");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (scripts/setup.sh --test installs axe-core)",
+            path.display()
+        )
+    })
+}
+
+/// Runs axe-core on the page as it is now and returns its serious and critical violations, one
+/// line per rule with the elements it names; empty when the page is clean.
+pub async fn axe_serious(client: &Client, axe: &str) -> Vec<String> {
+    client
+        .execute(&format!("{axe}\n;return true;"), vec![])
+        .await
+        .expect("axe-core loads into the page");
+    let v = client
+        .execute_async(
+            r#"const done = arguments[arguments.length - 1];
+               axe.run(document, { resultTypes: ["violations"] }).then((r) => done(
+                 r.violations.filter((v) => v.impact === "serious" || v.impact === "critical")
+                   .map((v) => `${v.impact} ${v.id} (${v.help}): ` + v.nodes.map((n) => n.target.join(" ") + " — " + (n.failureSummary || "").replace(/\s+/g, " ")).join("; "))
+               ), (e) => done([`axe failed: ${e}`]));"#,
+            vec![],
+        )
+        .await
+        .expect("axe-core runs");
     serde_json::from_value(v).unwrap()
 }
