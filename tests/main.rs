@@ -9,6 +9,7 @@ mod console;
 mod harden;
 mod helpers;
 mod i18n;
+mod kafka_schema;
 mod polls;
 mod present;
 mod qa;
