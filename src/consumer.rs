@@ -76,6 +76,9 @@ pub struct TallyConsumer {
     vote_partitions: i32,
     lag: Arc<Lag>,
     qa: qa::QaFeed,
+    /// The Q&A topic's applied offsets and partitions, for the lag.
+    qa_applied: watch::Receiver<HashMap<i32, u64>>,
+    qa_partitions: i32,
 }
 
 impl TallyConsumer {
@@ -137,7 +140,7 @@ impl TallyConsumer {
             healthy: healthy.clone(),
             votes_applied: votes_applied.clone(),
             lag: lag.clone(),
-            qa: qa_handles,
+            qa: qa_handles.clone(),
         };
         Ok((
             TallyConsumer {
@@ -153,6 +156,8 @@ impl TallyConsumer {
                 vote_partitions: partitions,
                 lag,
                 qa,
+                qa_applied: qa_handles.applied.clone(),
+                qa_partitions: qa_handles.partitions,
             },
             handles,
         ))
@@ -166,6 +171,8 @@ impl TallyConsumer {
             topics: self.topics.clone(),
             vote_positions: self.vote_positions.clone(),
             polls_applied: self.applied_tx.subscribe(),
+            qa_applied: self.qa_applied.clone(),
+            qa_partitions: self.qa_partitions,
             assigned: self.vote_partitions,
             lag: self.lag.clone(),
         }
@@ -287,6 +294,8 @@ struct PartitionWatcher {
     topics: Topics,
     vote_positions: Arc<Mutex<HashMap<i32, u64>>>,
     polls_applied: watch::Receiver<u64>,
+    qa_applied: watch::Receiver<HashMap<i32, u64>>,
+    qa_partitions: i32,
     assigned: i32,
     lag: Arc<Lag>,
 }
@@ -344,6 +353,13 @@ impl PartitionWatcher {
                 .collect()
         };
         applied.push((self.topics.polls.clone(), 0, *self.polls_applied.borrow()));
+        {
+            let qa = self.qa_applied.borrow();
+            for p in 0..self.qa_partitions {
+                let next = qa.get(&p).copied().unwrap_or(0);
+                applied.push((self.topics.qa.clone(), p, next));
+            }
+        }
         let consumer = self.consumer.clone();
         let lag = tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
             let mut lag = 0u64;
