@@ -181,7 +181,13 @@ impl TallyConsumer {
     /// Consumes and applies until cancelled. A failing redb write is retried (the batch is kept),
     /// with the consumer reported unhealthy meanwhile, so nothing is skipped.
     pub async fn run(self, cancel: CancellationToken) {
-        tokio::spawn(self.watcher().run(cancel.clone()));
+        let watcher = tokio::spawn(self.watcher().run(cancel.clone()));
+        self.consume(cancel).await;
+        // Returns only once the watcher (and its handle on the store) is gone.
+        let _ = watcher.await;
+    }
+
+    async fn consume(&self, cancel: CancellationToken) {
         let votes: Arc<str> = self.topics.votes.as_str().into();
         let polls: Arc<str> = self.topics.polls.as_str().into();
         loop {
@@ -307,7 +313,12 @@ impl PartitionWatcher {
     async fn run(mut self, cancel: CancellationToken) {
         let mut failing = false;
         loop {
-            let result = self.check().await;
+            // Stop at once on shutdown, even mid-check: the watcher holds the tally store,
+            // which a restart in the same process must be able to open again.
+            let result = tokio::select! {
+                r = self.check() => r,
+                _ = cancel.cancelled() => return,
+            };
             match (&result, failing) {
                 (Err(e), false) => tracing::warn!("watching the topics' partitions: {e}"),
                 (Ok(()), true) => tracing::info!("watching the topics' partitions works again"),
