@@ -265,6 +265,17 @@ impl VoteProducer {
         }
     }
 
+    /// The offset the next record of partition 0 of `topic` will get (its high watermark).
+    /// Blocking: call from a blocking thread.
+    pub fn high_watermark(&self, topic: &str, timeout: Duration) -> Result<i64, String> {
+        let producer = self.current().producer;
+        producer
+            .client()
+            .fetch_watermarks(topic, 0, timeout)
+            .map(|(_, high)| high)
+            .map_err(|e| format!("no broker answered: {e}"))
+    }
+
     /// Waits for queued messages to be delivered (used on shutdown).
     pub fn flush(&self, timeout: Duration) {
         let _ = self.current().producer.flush(timeout);

@@ -48,6 +48,35 @@ impl ServiceError {
     }
 }
 
+/// How long a node waits to catch up with the polls topic before it judges a request.
+const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Waits until this node has applied every poll event already in Kafka, so a request that
+/// follows a change made on another node of a cluster is judged against that change (not
+/// refused as "no poll" or "not open" by a node a few milliseconds behind).
+pub async fn catch_up(state: &AppState) -> Result<(), ServiceError> {
+    let producer = state.producer.clone();
+    let topic = state.topics.polls.clone();
+    let high = tokio::task::spawn_blocking(move || {
+        producer.high_watermark(&topic, Duration::from_secs(2))
+    })
+    .await
+    .map_err(ServiceError::internal)?
+    .map_err(ServiceError::Unavailable)?;
+    let mut applied = state.consumer.polls_applied.clone();
+    match tokio::time::timeout(
+        CATCH_UP_TIMEOUT,
+        applied.wait_for(|next| *next as i64 >= high),
+    )
+    .await
+    {
+        Ok(Ok(_)) => Ok(()),
+        _ => Err(ServiceError::Unavailable(
+            "this node is still catching up with Kafka; try again in a moment".into(),
+        )),
+    }
+}
+
 /// Appends a poll event stamped now and waits until it has been applied locally. Returns its
 /// offset in the polls topic.
 pub async fn command(state: &AppState, event: PollEvent) -> Result<u64, ServiceError> {

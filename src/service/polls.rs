@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use super::{ServiceError, command, command_at};
+use super::{ServiceError, catch_up, command, command_at};
 use crate::domain::events::{PollEvent, ScreenView};
 use crate::domain::poll::{Conflict, Kind, PollDef, PollRecord, State, valid_id};
 use crate::state::AppState;
@@ -54,6 +54,7 @@ pub async fn create(
     def: PollDef,
     after: Option<String>,
 ) -> Result<PollRecord, ServiceError> {
+    catch_up(state).await?;
     let mut def = def.validate().map_err(ServiceError::BadRequest)?;
     let id = def.id.take().unwrap_or_else(|| generated_id(&def.question));
     if state.polls().live(&id).is_some() {
@@ -80,6 +81,7 @@ pub async fn create(
 
 /// Replaces a draft's whole definition.
 pub async fn update(state: &AppState, id: &str, def: PollDef) -> Result<PollRecord, ServiceError> {
+    catch_up(state).await?;
     let p = live(state, id)?;
     let mut def = def.validate().map_err(ServiceError::BadRequest)?;
     if def.id.take().is_some_and(|given| given != id) {
@@ -112,6 +114,7 @@ pub struct TextFix {
 /// Fixes the texts of a poll; the number of options may change only while nobody has voted in
 /// this round.
 pub async fn fix(state: &AppState, id: &str, fix: TextFix) -> Result<PollRecord, ServiceError> {
+    catch_up(state).await?;
     let p = live(state, id)?;
     let mut def = p.def.clone();
     if let Some(q) = fix.question {
@@ -146,6 +149,7 @@ pub async fn fix(state: &AppState, id: &str, fix: TextFix) -> Result<PollRecord,
 }
 
 pub async fn delete(state: &AppState, id: &str) -> Result<(), ServiceError> {
+    catch_up(state).await?;
     let p = live(state, id)?;
     command(state, PollEvent::Deleted { id: p.id }).await?;
     Ok(())
@@ -176,6 +180,7 @@ impl Action {
 
 /// Carries out `action` on a poll; returns the poll as it is afterwards.
 pub async fn act(state: &AppState, id: &str, action: Action) -> Result<PollRecord, ServiceError> {
+    catch_up(state).await?;
     let p = live(state, id)?;
     let id = p.id.clone();
     let event = match action {
@@ -217,6 +222,7 @@ pub async fn close_at(state: &AppState, id: &str, at: u64) -> Result<(), Service
 
 /// A draft copy with a new id, right after the original.
 pub async fn duplicate(state: &AppState, id: &str) -> Result<PollRecord, ServiceError> {
+    catch_up(state).await?;
     let p = live(state, id)?;
     let mut def = p.def.clone();
     def.id = None;
@@ -225,6 +231,7 @@ pub async fn duplicate(state: &AppState, id: &str) -> Result<PollRecord, Service
 
 /// Presents the next (or previous) poll in agenda order; returns what is on air afterwards.
 pub async fn step(state: &AppState, forward: bool) -> Result<Option<String>, ServiceError> {
+    catch_up(state).await?;
     let from = state.polls().screen.clone();
     command(state, PollEvent::Stepped { from, forward }).await?;
     Ok(state.polls().screen.clone())
@@ -235,6 +242,7 @@ pub async fn set_screen(
     state: &AppState,
     poll: Option<String>,
 ) -> Result<Option<String>, ServiceError> {
+    catch_up(state).await?;
     if let Some(id) = &poll {
         live(state, id)?;
     }
@@ -250,6 +258,7 @@ pub async fn set_view(state: &AppState, view: ScreenView) -> Result<ScreenView, 
 
 /// Sets the agenda order: every id a live poll, none twice; polls not listed follow.
 pub async fn set_agenda(state: &AppState, order: Vec<String>) -> Result<Vec<String>, ServiceError> {
+    catch_up(state).await?;
     let polls = state.polls();
     let mut seen = std::collections::HashSet::new();
     for id in &order {

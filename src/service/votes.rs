@@ -14,7 +14,13 @@ pub async fn cast(
     voter: String,
     body: VoteBody,
 ) -> Result<(), ServiceError> {
-    let polls = state.polls();
+    let mut polls = state.polls();
+    // A poll that is missing or closed here may just have been created or opened on another
+    // node of a cluster: catch up with the polls topic before refusing.
+    if polls.live(poll).is_none_or(|p| !p.accepts_votes(now_ms())) {
+        super::catch_up(state).await?;
+        polls = state.polls();
+    }
     let poll = polls
         .live(poll)
         .ok_or_else(|| ServiceError::NotFound(format!("no poll {poll:?}")))?;
