@@ -23,6 +23,13 @@ const LP = {
   async loadMessages() {
     const get = async (l) => { try { const r = await fetch(`/assets/i18n/${l}.json`); return r.ok ? await r.json() : {}; } catch (_) { return {}; } };
     LP.lang = LP.pickLanguage();
+    // The projector may be told its language by the organiser (serve --language); ?lang= wins.
+    if (document.documentElement.dataset.page === "screen" && !new URLSearchParams(location.search).get("lang")) {
+      try {
+        const info = await (await fetch("/api/info")).json();
+        if (info.language && LP.languages.includes(info.language)) LP.lang = info.language;
+      } catch (_) { /* the browser's language then */ }
+    }
     LP.fallback = await get("en");
     LP.messages = LP.lang === "en" ? LP.fallback : await get(LP.lang);
     document.documentElement.lang = LP.lang;

@@ -188,6 +188,7 @@ impl Application {
             public_url: join_url.clone(),
             kafka_desc: kafka_desc.clone(),
             title: args.title.trim().to_string(),
+            language: args.language.clone(),
             qr_svg,
             gate,
             shutdown: shutdown.clone(),

@@ -99,6 +99,9 @@ pub struct ServeArgs {
     /// The event's name, shown on the idle projector screen.
     #[arg(long, env = "LIVEPOLL_TITLE", default_value = "")]
     pub title: String,
+    /// Force the projector's language (en, de, fr, es, pt, ar); phones follow their browser.
+    #[arg(long, env = "LIVEPOLL_LANGUAGE", value_parser = ["en", "de", "fr", "es", "pt", "ar"])]
+    pub language: Option<String>,
     /// Start even though `secret.key` is missing next to an existing tally database: a new key
     /// gives every voter a new identity, so everyone can vote again in open polls.
     #[arg(long, env = "LIVEPOLL_NEW_SECRET")]

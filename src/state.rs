@@ -25,6 +25,8 @@ pub struct Inner {
     pub kafka_desc: String,
     /// The event's name on the idle screen (`serve --title`).
     pub title: String,
+    /// The projector's language when forced (`serve --language`).
+    pub language: Option<String>,
     pub qr_svg: String,
     /// Who gets a new voter token: the event code and the per-address session limit.
     pub gate: crate::eventcode::Gate,

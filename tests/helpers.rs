@@ -91,6 +91,7 @@ pub fn serve_args(brokers: &str, data_dir: &Path, prefix: &str) -> ServeArgs {
         polls: None,
         new_secret: false,
         title: String::new(),
+        language: None,
         topic_prefix: prefix.to_string(),
         vote_partitions: 6,
         secret_file: None,

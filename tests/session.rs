@@ -544,3 +544,38 @@ async fn a_scripted_twenty_poll_session_runs_end_to_end_from_the_screen_with_thr
     }
     screen.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn serve_language_sets_the_projector_language_and_lang_in_the_url_still_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = serve_args(&shared_broker().bootstrap(), dir.path(), &unique_prefix());
+    args.language = Some("de".into());
+    let app = spawn_app_with(args).await;
+    let message = |lang: &str| -> String {
+        let path = format!("{}/assets/i18n/{lang}.json", env!("CARGO_MANIFEST_DIR"));
+        let m: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        m["join_at"].as_str().unwrap().to_string()
+    };
+    let driver = Driver::start();
+    let screen = driver.browser(Viewport::Laptop).await;
+    screen.goto(&app.url("/screen")).await.unwrap();
+    wait_text(&screen, ".join-label", &message("de")).await;
+    assert_eq!(
+        js(&screen, "return document.documentElement.lang").await,
+        "de"
+    );
+    screen.goto(&app.url("/screen?lang=fr")).await.unwrap();
+    wait_text(&screen, ".join-label", &message("fr")).await;
+    // Phones follow their own browser, not the projector's setting.
+    let phone = driver.browser(Viewport::Phone).await;
+    phone.goto(&app.url("/")).await.unwrap();
+    wait_js(
+        &phone,
+        "an English phone",
+        "return document.documentElement.lang === 'en';",
+        vec![],
+    )
+    .await;
+    screen.close().await.unwrap();
+    phone.close().await.unwrap();
+}

@@ -86,6 +86,7 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
                     ),
                     "now": now_ms(),
                     "title": s.title,
+                    "language": s.language,
                     "admin": admin,
                     "node": s.health.node(),
                 }),
