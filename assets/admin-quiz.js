@@ -78,7 +78,7 @@
     lbBtn.textContent = screen.view === "leaderboard" ? "Back to the question" : "Leaderboard on screen";
     list.replaceChildren(...quizzes().map((p) => el("li", { class: screen.poll === p.id ? "on-air" : "" },
       el("span", { class: "badge", text: p.state }), " ", p.question, " ",
-      el("span", { class: "muted", text: `(${(p.options || []).length} answers, ${p.duration_secs}s)` }))));
+      el("span", { class: "muted", text: `(${(p.options || []).length} options, ${p.duration_secs} s)` }))));
   }
   stepBtn.addEventListener("click", async () => {
     const s = nextStep();
@@ -121,7 +121,6 @@
     render();
   });
   LP.on("screen", (s) => { screen = { poll: s.poll, view: s.view || "poll" }; load(); });
-  document.head.append(el("style", { text: ".quiz-panel{margin-top:1rem}.quiz-run{display:flex;gap:.5rem;flex-wrap:wrap;align-items:center}.quiz-opt-row{display:flex;gap:.4rem;align-items:center;margin:.2rem 0}.quiz-opt{flex:1}.quiz-list li.on-air{font-weight:700}" }));
   LP.ready.then(() => {
     const host = document.getElementById("console");
     if (host) host.append(panel);

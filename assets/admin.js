@@ -7,7 +7,7 @@
   const $ = (id) => document.getElementById(id);
   const el = LP.el;
   const KINDS = { single: "single choice", multiple: "multiple choice", rating: "rating", wordcloud: "word cloud", quiz: "quiz" };
-  const VIS = { always: "visible to everyone", after_vote: "after voting", after_close: "after closing", never: "never (organiser and signed-in screen)" };
+  const VIS = { always: "visible to everyone", after_vote: "after voting", after_close: "after closing", never: "never (organiser only, until revealed)" };
   const VIS_SHORT = { always: "visible", after_vote: "after vote", after_close: "after close", never: "hidden" };
 
   let token = sessionStorage.getItem("livepoll-admin");
@@ -84,9 +84,11 @@
   }
   const answers = (p) => currentResults(p).voters || 0;
   // True while the audience cannot see this poll's results and an organiser may reveal them.
+  // The room's view, as the projector shows it: results are visible when revealed, always, or
+  // once closed (unless "never").
   function hiddenFromAudience(p) {
     if (!p || p.visibility === "always" || p.revealed) return false;
-    if (p.visibility === "after_close" && p.state === "closed") return false;
+    if (p.state === "closed" && p.visibility !== "never") return false;
     return true;
   }
   function nextPoll() {
@@ -282,6 +284,9 @@
       on("screen", onScreen);
       on("stats", (s) => { $("joined").textContent = s.joined != null ? `· ${plural(s.joined, "attendee", "attendees")} joined` : ""; });
       on("agenda", (a) => { if (a && Array.isArray(a.order)) { touch("order"); applyOrder(a.order); } });
+      // The Q&A and Quiz panels listen through LP.on: they share this stream.
+      LP._es = es;
+      for (const [name, fns] of Object.entries(LP.listeners)) for (const fn of fns) on(name, fn);
     };
     open();
   }

@@ -116,6 +116,7 @@ LP.ready.then(() => {
     if (flash && flash.key === k && (open || flash.cls !== "warn") && sending === k) return flash;
     if (!open) {
       clearTimeout(retryTimer);
+      if (p.state === "closed" && draft && draft.key === k) return { text: LP.t("closed_unsent"), cls: "warn" };
       if (p.state === "closed") return { text: current.length || mine[k] ? LP.t("closed_counted") : LP.t("closed"), cls: "muted" };
       return { text: LP.t("not_started"), cls: "muted" };
     }

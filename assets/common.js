@@ -172,6 +172,9 @@ const LP = {
     }
     const voters = results.voters || 0;
     const max = Math.max(0, ...counts);
+    // The leader is marked when it leads: not when half the options or more share the top.
+    const tied = counts.filter((n) => n === max).length;
+    const marked = max > 0 && tied * 2 < Math.max(counts.length, 3);
     counts.forEach((n, i) => {
       const r = container._rows[i];
       if (!r) return;
@@ -179,7 +182,7 @@ const LP = {
       r.count.textContent = rating ? LP.num(n) : `${LP.num(n)} · ${LP.pct(share)}`;
       const said = LP.t("bar_label", { label: rating ? LP.t("rated", { label: r.label }) : r.label, votes: LP.t("votes", { n }), pct: LP.pct(share) });
       if (r.said) r.said.textContent = said; else r.item.setAttribute("aria-label", said);
-      r.item.classList.toggle("lead", n > 0 && n === max);
+      r.item.classList.toggle("lead", marked && n === max);
       requestAnimationFrame(() => { r.fill.style[rating ? "height" : "width"] = `${100 * share}%`; });
     });
     if (rating) {

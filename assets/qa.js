@@ -75,6 +75,7 @@
   let sort = "top";
   let tab = "poll";
   let onAir = null;
+  const pollStates = new Map(); // poll id -> state, so the banner invites only to an open poll
   const pending = new Map(); // question id -> desired "mine" while an upvote is in flight
 
   function buildPhone() {
@@ -178,7 +179,7 @@
     if (!ui) return;
     const visible = questions.filter((q) => q.state !== "hidden");
     ui.count.textContent = visible.length ? ` (${visible.length})` : "";
-    ui.banner.hidden = !(tab === "qa" && onAir);
+    ui.banner.hidden = !(tab === "qa" && onAir && pollStates.get(onAir) === "open");
     ui.sortTop.setAttribute("aria-pressed", String(sort === "top"));
     ui.sortNew.setAttribute("aria-pressed", String(sort === "newest"));
     ui.form.classList.toggle("closed", !settings.open);
@@ -220,6 +221,10 @@
   });
   LP.on("qa", (s) => { settings = s; render(); });
   LP.on("screen", (s) => { onAir = s.poll || null; renderPhone(); });
+  LP.on("poll", (p) => {
+    if (p.deleted) pollStates.delete(p.id); else if (p.state) pollStates.set(p.id, p.state);
+    if (p.id === onAir) renderPhone();
+  });
 
   const start = () => { buildPhone(); if (!isScreen()) refresh(); };
   (LP.ready || Promise.resolve()).then(start);

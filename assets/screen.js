@@ -101,7 +101,8 @@ LP.ready.then(() => {
     const shown = r && (hideHere || !roomSees(p)) ? { poll: r.poll, round: r.round, voters: r.voters } : r;
     LP.renderResults($("results"), p, shown, hideHere ? LP.t("hidden_here") : LP.t("hidden_for_now"));
     if (p.kind === "quiz" && LP.quiz) LP.quiz.decorate($("results"), p, shown);
-    $("turnout").textContent = turnout(p, r);
+    // With results hidden the big "N answers so far" already says how many answered.
+    $("turnout").textContent = shown && LP.hidden(shown) ? (p.state === "closed" ? LP.t("voting_closed_suffix").replace(/^\s*·\s*/, "") : "") : turnout(p, r);
     fitAll(false);
   }
 

@@ -246,3 +246,49 @@ async fn qa_ask_upvote_approve_pin_and_the_projector_shows_it_large() {
         .unwrap();
     screenshot(&console_wide, "qa-console-1280x720").await;
 }
+
+#[tokio::test]
+async fn the_console_queue_and_counts_follow_live_without_a_reload() {
+    let app = spawn_app().await;
+    let res = app
+        .as_admin(Method::PUT, "/api/qa")
+        .json(&json!({"moderated": true}))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+    let driver = Driver::start();
+    let console = driver.browser(Viewport::Laptop).await;
+    console
+        .goto(&app.url(&format!("/admin#token={ADMIN}")))
+        .await
+        .unwrap();
+    wait_js(
+        &console,
+        "the Q&A panel",
+        "return !!document.getElementById('qa-queue');",
+        vec![],
+    )
+    .await;
+    // Asked after the console loaded: it must arrive over the live stream.
+    let asker = app.session().await;
+    let id = crate::qa::ask_ok(&app, &asker, "Does the queue update by itself?").await;
+    wait_contains(&console, "#qa-queue", "update by itself").await;
+    let (status, _) = crate::qa::moderate(&app, &id, "approve").await;
+    assert!(status.is_success());
+    wait_contains(&console, "#qa-live", "update by itself").await;
+    for _ in 0..2 {
+        let v = app.session().await;
+        assert!(crate::qa::upvote(&app, &v, &id, true).await.is_success());
+    }
+    crate::qa::wait_questions(&app, |l| l.iter().any(|q| q["upvotes"] == 2)).await;
+    let shown = wait_js(
+        &console,
+        "two upvotes shown live",
+        "const s = document.querySelector('#qa-live .qa-score'); return s && s.textContent === '▲ 2' ? s.textContent : null;",
+        vec![],
+    )
+    .await;
+    assert_eq!(shown, "▲ 2");
+    console.close().await.unwrap();
+}

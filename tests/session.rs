@@ -373,7 +373,7 @@ async fn the_projector_and_phones_fit_any_content_at_every_size_and_are_photogra
         fits(&b, &format!("screen-idle-{size}"), true).await;
         for (name, id) in &cases {
             app.put_on_air(Some(id)).await;
-            wait_js(&b, &format!("{name} on air"), "return !document.getElementById('stage').hidden && document.querySelector('#results').children.length > 0 && document.getElementById('turnout').textContent !== '';", vec![]).await;
+            wait_js(&b, &format!("{name} on air"), "return !document.getElementById('stage').hidden && document.querySelector('#results').children.length > 0 && (document.getElementById('turnout').textContent !== '' || !!document.querySelector('#results .answered'));", vec![]).await;
             fits(&b, &format!("screen-{name}-{size}"), true).await;
         }
         if size == "1920x1080" {
