@@ -256,6 +256,11 @@
     if (old) markAir(old);
     if (onAir) markAir(onAir);
     updateStrip();
+    // A "Presenting …" note always names what is on air now, whoever changed it.
+    if (old !== onAir && /^(Presenting|Nothing on air)/.test($("presenter-status").textContent)) {
+      const p = onAir && polls.get(onAir);
+      say("presenter-status", p ? `Presenting ${order.indexOf(onAir) + 1} of ${order.length}: ${p.question}` : "Nothing on air: the screen shows how to join.", "ok");
+    }
     // The detail panel follows the show while it was showing what was on air.
     if (onAir && polls.has(onAir) && (selected === old || !selected) && editor.mode !== "edit" && editor.mode !== "fix") select(onAir);
     else if (selected) updateDetail();
@@ -309,7 +314,9 @@
     setDisabled($("next"), !n && !p);
     setDisabled($("prev"), !order.length);
     const fallback = $("next");
-    setHidden($("air-close"), !(p && p.state === "open"), fallback);
+    // Close, or reopen a poll that Next/Previous closed by mistake.
+    setHidden($("air-close"), !(p && p.state !== "draft"), fallback);
+    if (p) $("air-close").textContent = p.state === "open" ? "Close voting" : "Reopen voting";
     setHidden($("air-reveal"), !(p && hiddenFromAudience(p)), fallback);
     setHidden($("air-off"), !p, fallback);
   }
@@ -328,8 +335,9 @@
   $("prev").addEventListener("click", (e) => stepScreen("previous", e.currentTarget));
   $("air-close").addEventListener("click", (e) => run(e.currentTarget, async () => {
     const id = onAir;
-    const r = id && (await call("POST", path(id, "/close"), undefined, "presenter-status"));
-    if (r) { onPoll(r.data); say("presenter-status", "Voting closed.", "ok"); }
+    const reopen = id && polls.get(id) && polls.get(id).state === "closed";
+    const r = id && (await call("POST", path(id, reopen ? "/open" : "/close"), undefined, "presenter-status"));
+    if (r) { onPoll(r.data); say("presenter-status", reopen ? "Voting reopened." : "Voting closed.", "ok"); }
   }));
   $("air-reveal").addEventListener("click", (e) => run(e.currentTarget, async () => {
     const id = onAir;

@@ -628,6 +628,13 @@ async fn console_presents_through_the_agenda_reveals_and_a_phone_follows() {
     click(&b, "#air-close").await;
     wait_text(&b, "#air-state", "closed").await;
     assert_eq!(app.poll(&third).await["state"], "closed");
+    // A poll closed by mistake reopens from the strip.
+    wait_text(&b, "#air-close", "Reopen voting").await;
+    click(&b, "#air-close").await;
+    wait_text(&b, "#air-state", "open").await;
+    assert_eq!(app.poll(&third).await["state"], "open");
+    click(&b, "#air-close").await;
+    wait_text(&b, "#air-state", "closed").await;
     click(&b, "#next").await;
     wait_contains(&b, "#air-question", "Nothing on air").await;
     wait_true(
