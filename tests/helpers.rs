@@ -482,3 +482,53 @@ pub async fn spawn_app_with_limits(limits: livepoll::http::server::ConnLimits) -
         _dir: Some(dir),
     }
 }
+
+/// Posts `body` (if any) to `path` as `voter` until the server gives a definite answer: 202, or
+/// a 4xx other than 429 (returned). Connection errors, 429 and 503 are retried, as a page does
+/// (counted in `retries`); the request is the same each time, so a retry can never count twice.
+pub async fn post_until_answered(
+    api: &Api,
+    voter: &str,
+    path: &str,
+    body: Option<Value>,
+    retries: &std::sync::atomic::AtomicUsize,
+) -> StatusCode {
+    loop {
+        let mut req = api
+            .client
+            .post(api.url(path))
+            .header("x-livepoll-voter", voter)
+            .timeout(Duration::from_secs(10));
+        if let Some(b) = &body {
+            req = req.json(b);
+        }
+        match req.send().await {
+            Ok(r)
+                if r.status() == StatusCode::ACCEPTED
+                    || (r.status().is_client_error()
+                        && r.status() != StatusCode::TOO_MANY_REQUESTS) =>
+            {
+                return r.status();
+            }
+            _ => {
+                retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+        }
+    }
+}
+
+/// Arguments of a `livepoll serve` child process on the shared broker, with its own data dir
+/// and topics (the same arguments start it again after a kill).
+pub fn child_serve_args(data_dir: &Path) -> Vec<String> {
+    [
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+        "--brokers",
+        &shared_broker().bootstrap(),
+        "--topic-prefix",
+        &unique_prefix(),
+    ]
+    .map(String::from)
+    .to_vec()
+}

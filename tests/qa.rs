@@ -504,43 +504,17 @@ async fn qa_300_voters_upvoting_at_once_count_exactly() {
 
 /// Upvotes until the server answers 202, retrying connection errors and 503 as a page does.
 async fn upvote_until_answered(api: &Api, voter: &str, id: &str, retries: &AtomicUsize) {
-    loop {
-        let res = api
-            .client
-            .post(api.url(&format!("/api/questions/{id}/upvote")))
-            .header("x-livepoll-voter", voter)
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await;
-        match res {
-            Ok(r) if r.status() == StatusCode::ACCEPTED => return,
-            Ok(r)
-                if r.status().is_client_error() && r.status() != StatusCode::TOO_MANY_REQUESTS =>
-            {
-                panic!("upvote refused: {}", r.status())
-            }
-            _ => {
-                retries.fetch_add(1, Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(100)).await
-            }
-        }
-    }
+    let path = format!("/api/questions/{id}/upvote");
+    let status = post_until_answered(api, voter, &path, None, retries).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "upvote refused");
 }
 
 #[tokio::test]
 async fn qa_upvotes_equal_the_acknowledged_ones_after_sigkill() {
-    let broker = shared_broker();
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let prefix = unique_prefix();
-    let args = [
-        "--data-dir",
-        dir.path().to_str().unwrap(),
-        "--brokers",
-        &broker.bootstrap(),
-        "--topic-prefix",
-        &prefix,
-    ];
+    let args = child_serve_args(dir.path());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut serve = ServeProcess::start(&args, port);
     let api = serve.api();
     let health = api.url("/healthz");

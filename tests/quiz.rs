@@ -488,18 +488,10 @@ async fn scores(api: &Api) -> Vec<String> {
 
 #[tokio::test]
 async fn scores_are_the_same_after_a_sigkill_mid_quiz_and_after_a_rebuild_from_kafka() {
-    let broker = shared_broker();
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let prefix = unique_prefix();
-    let args = [
-        "--data-dir",
-        dir.path().to_str().unwrap(),
-        "--brokers",
-        &broker.bootstrap(),
-        "--topic-prefix",
-        &prefix,
-    ];
+    let args = child_serve_args(dir.path());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut serve = ServeProcess::start(&args, port);
     let api = serve.api();
     serve.wait_healthy(60).await;

@@ -11,8 +11,6 @@ use serde_json::{Value, json};
 use crate::helpers::*;
 
 /// Posts a ballot until the server gives a definite answer: 202 (true) or a 4xx (false).
-/// Connection errors and 503 are retried, as a real client does; the ballot is the same, so a
-/// retry can never count twice.
 async fn vote_until_answered(
     api: &Api,
     voter: &str,
@@ -20,44 +18,17 @@ async fn vote_until_answered(
     choice: usize,
     retries: &AtomicUsize,
 ) -> bool {
-    loop {
-        let res = api
-            .client
-            .post(api.url(&format!("/api/polls/{poll}/votes")))
-            .header("x-livepoll-voter", voter)
-            .json(&json!({ "choice": choice }))
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await;
-        match res {
-            Ok(r) if r.status() == StatusCode::ACCEPTED => return true,
-            Ok(r)
-                if r.status().is_client_error() && r.status() != StatusCode::TOO_MANY_REQUESTS =>
-            {
-                return false;
-            }
-            _ => {
-                retries.fetch_add(1, Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(100)).await
-            }
-        }
-    }
+    let path = format!("/api/polls/{poll}/votes");
+    let body = json!({ "choice": choice });
+    post_until_answered(api, voter, &path, Some(body), retries).await == StatusCode::ACCEPTED
 }
 
 #[tokio::test]
 async fn tallies_equal_the_acknowledged_ballots_after_sigkill_mid_vote() {
-    let broker = shared_broker();
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let prefix = unique_prefix();
-    let args = [
-        "--data-dir",
-        dir.path().to_str().unwrap(),
-        "--brokers",
-        &broker.bootstrap(),
-        "--topic-prefix",
-        &prefix,
-    ];
+    let args = child_serve_args(dir.path());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut serve = ServeProcess::start(&args, port);
     let api = serve.api();
     let health = api.url("/healthz");
