@@ -532,3 +532,28 @@ pub fn child_serve_args(data_dir: &Path) -> Vec<String> {
     .map(String::from)
     .to_vec()
 }
+
+/// Renders an SVG QR code to PNG and decodes it (librsvg + zbar, from scripts/setup.sh --test).
+pub fn decode_qr(svg_bytes: &[u8]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let (svg, png) = (dir.path().join("qr.svg"), dir.path().join("qr.png"));
+    std::fs::write(&svg, svg_bytes).unwrap();
+    let status = std::process::Command::new("rsvg-convert")
+        .args(["--width", "600", "--background-color", "white", "--output"])
+        .arg(&png)
+        .arg(&svg)
+        .status()
+        .expect("rsvg-convert runs (scripts/setup.sh --test installs librsvg2-bin)");
+    assert!(status.success());
+    let out = std::process::Command::new("zbarimg")
+        .args(["--quiet", "--raw"])
+        .arg(&png)
+        .output()
+        .expect("zbarimg runs (scripts/setup.sh --test installs zbar-tools)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}

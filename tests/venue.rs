@@ -2,7 +2,6 @@
 //! and a join URL that matches where the server listens.
 
 use std::net::TcpListener;
-use std::process::Command;
 
 use fantoccini::Locator;
 use livepoll::eventcode::EventCodeSetting;
@@ -27,31 +26,6 @@ async fn post_session(api: &Api, body: Option<Value>, query: &str) -> reqwest::R
         req = req.json(&b);
     }
     req.send().await.unwrap()
-}
-
-/// Renders an SVG QR code to PNG and decodes it (librsvg + zbar, from scripts/setup.sh --test).
-fn decode_qr(svg_bytes: &[u8]) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let (svg, png) = (dir.path().join("qr.svg"), dir.path().join("qr.png"));
-    std::fs::write(&svg, svg_bytes).unwrap();
-    let status = Command::new("rsvg-convert")
-        .args(["--width", "600", "--background-color", "white", "--output"])
-        .arg(&png)
-        .arg(&svg)
-        .status()
-        .expect("rsvg-convert runs (scripts/setup.sh --test installs librsvg2-bin)");
-    assert!(status.success());
-    let out = Command::new("zbarimg")
-        .args(["--quiet", "--raw"])
-        .arg(&png)
-        .output()
-        .expect("zbarimg runs (scripts/setup.sh --test installs zbar-tools)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 #[tokio::test]
