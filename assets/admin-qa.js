@@ -95,10 +95,14 @@
     doneH.hidden = done.hidden = !old.length;
   }
 
+  // A reload answered after a live event must not put older state back: each kind of state is
+  // taken from the reload only if no live event for it arrived meanwhile.
+  const seen = { questions: 0, qa: 0 };
   async function refresh() {
+    const before = Object.assign({}, seen);
     const [q, s, v] = await Promise.all([call("GET", "/api/questions"), call("GET", "/api/qa"), call("GET", "/api/screen")]);
-    if (q.status === 200) questions = q.data;
-    if (s.status === 200) settings = s.data;
+    if (q.status === 200 && seen.questions === before.questions) questions = q.data;
+    if (s.status === 200 && seen.qa === before.qa) settings = s.data;
     if (v.status === 200) view = v.data.view || "poll";
     render();
   }
@@ -136,8 +140,8 @@
       onScreen, csv),
     status, queueH, queue, liveH, live, doneH, done);
 
-  LP.on("questions", (list) => { questions = list; render(); });
-  LP.on("qa", (s) => { settings = s; render(); });
+  LP.on("questions", (list) => { seen.questions += 1; questions = list; render(); });
+  LP.on("qa", (s) => { seen.qa += 1; settings = s; render(); });
   LP.on("screen", (s) => { view = s.view || "poll"; render(); });
   LP.ready.then(() => {
     const host = document.getElementById("console");

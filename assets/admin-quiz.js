@@ -104,23 +104,29 @@
     el("div", { class: "quiz-run" }, stepBtn, lbBtn, resetBtn, csv), stepNote, status, list,
     el("details", {}, el("summary", { text: "+ New quiz question" }), form));
 
+  // A reload answered after a live event must not put older state back (see admin-qa.js).
+  const seen = { poll: 0, screen: 0 };
   async function load() {
+    const before = Object.assign({}, seen);
     const r = await call("GET", "/api/polls");
     if (r.status !== 200) return;
-    order = r.data.map((p) => p.id);
-    for (const p of r.data) polls.set(p.id, p);
+    if (seen.poll === before.poll) {
+      order = r.data.map((p) => p.id);
+      for (const p of r.data) polls.set(p.id, p);
+    }
     const s = await call("GET", "/api/screen");
-    if (s.status === 200) screen = s.data;
+    if (s.status === 200 && seen.screen === before.screen) screen = s.data;
     render();
   }
   LP.on("poll", (p) => {
+    seen.poll += 1;
     if (p.deleted) { polls.delete(p.id); order = order.filter((id) => id !== p.id); } else {
       if (!polls.has(p.id)) order.push(p.id);
       polls.set(p.id, Object.assign(polls.get(p.id) || {}, p));
     }
     render();
   });
-  LP.on("screen", (s) => { screen = { poll: s.poll, view: s.view || "poll" }; load(); });
+  LP.on("screen", (s) => { seen.screen += 1; screen = { poll: s.poll, view: s.view || "poll" }; load(); });
   LP.ready.then(() => {
     const host = document.getElementById("console");
     if (host) host.append(panel);
