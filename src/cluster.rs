@@ -163,6 +163,20 @@ fn parse_forwarded_ip(s: &str) -> Option<IpAddr> {
     s.parse::<SocketAddr>().ok().map(|a| a.ip().to_canonical())
 }
 
+/// librdkafka properties `--kafka-option` may not change: acknowledgement, ordering of one voter's
+/// ballots through retries, and offsets kept in redb rather than in Kafka depend on them.
+const GUARANTEES: [&str; 9] = [
+    "acks",
+    "request.required.acks",
+    "enable.idempotence",
+    "max.in.flight.requests.per.connection",
+    "max.in.flight",
+    "enable.auto.commit",
+    "enable.auto.offset.store",
+    "auto.offset.reset",
+    "group.id",
+];
+
 /// Parses `--kafka-option KEY=VALUE`.
 pub fn parse_kafka_option(s: &str) -> Result<(String, String), String> {
     let (k, v) = s
@@ -174,6 +188,12 @@ pub fn parse_kafka_option(s: &str) -> Result<(String, String), String> {
     }
     if k == "bootstrap.servers" {
         return Err("bootstrap.servers is set with --brokers".into());
+    }
+    if GUARANTEES.contains(&k) {
+        return Err(format!(
+            "{k} is livepoll's own setting: it carries the guarantee that an acknowledged vote is \
+             kept, in order, and applied exactly once (see docs/kafka.md)"
+        ));
     }
     Ok((k.to_string(), v.trim().to_string()))
 }
@@ -304,6 +324,8 @@ mod tests {
         assert!(parse_kafka_option("novalue").is_err());
         assert!(parse_kafka_option("=x").is_err());
         assert!(parse_kafka_option("bootstrap.servers=x:9092").is_err());
+        assert!(parse_kafka_option("enable.idempotence=true").is_err());
+        assert!(parse_kafka_option("acks=1").is_err());
         assert!(check_kafka_options(&[("client.rack".into(), "a".into())]).is_ok());
         let e = check_kafka_options(&[("no.such.property".into(), "1".into())]).unwrap_err();
         assert!(e.contains("no.such.property"), "{e}");
