@@ -18,6 +18,11 @@ pub async fn cast(
     // A poll that is missing or closed here may just have been created or opened on another
     // node of a cluster: catch up with the polls topic before refusing.
     if polls.live(poll).is_none_or(|p| !p.accepts_votes(now_ms())) {
+        // Asking the broker costs a round trip: a client hammering a closed poll is limited
+        // like one hammering an open one.
+        if !state.limiter.allow(&voter) {
+            return Err(ServiceError::RateLimited);
+        }
         super::catch_up(state).await?;
         polls = state.polls();
     }
