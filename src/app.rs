@@ -207,7 +207,7 @@ impl Application {
                 shutdown.clone(),
             ));
         }
-        catch_up_polls(&state, &brokers, &topics).await?;
+        catch_up_polls(&state).await?;
         crate::service::qa::catch_up(&state, &brokers).await?;
         tasks.spawn(
             live.clone()
@@ -333,21 +333,10 @@ fn event_gate(
 
 /// Waits until the consumer has applied every poll event present at start, so intake and pages
 /// see the current polls before the first request.
-async fn catch_up_polls(state: &AppState, brokers: &str, topics: &Topics) -> anyhow::Result<()> {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    let c: BaseConsumer = crate::kafka::consumer_config(brokers).create()?;
-    let topic = topics.polls.clone();
-    let (_, high) =
-        tokio::task::spawn_blocking(move || c.fetch_watermarks(&topic, 0, Duration::from_secs(10)))
-            .await??;
-    let mut applied = state.consumer.polls_applied.clone();
-    tokio::time::timeout(
-        Duration::from_secs(120),
-        applied.wait_for(|n| *n as i64 >= high),
-    )
-    .await
-    .context("timed out replaying the polls topic")??;
-    Ok(())
+async fn catch_up_polls(state: &AppState) -> anyhow::Result<()> {
+    crate::service::catch_up_within(state, Duration::from_secs(120))
+        .await
+        .context("replaying the polls topic")
 }
 
 /// The signing key and admin token. A missing `secret.key` next to an existing tally database

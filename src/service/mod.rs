@@ -55,21 +55,20 @@ const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(5);
 /// follows a change made on another node of a cluster is judged against that change (not
 /// refused as "no poll" or "not open" by a node a few milliseconds behind).
 pub async fn catch_up(state: &AppState) -> Result<(), ServiceError> {
+    catch_up_within(state, CATCH_UP_TIMEOUT).await
+}
+
+/// [`catch_up`] waiting up to `timeout` (start-up replays the whole topic).
+pub async fn catch_up_within(state: &AppState, timeout: Duration) -> Result<(), ServiceError> {
     let producer = state.producer.clone();
     let topic = state.topics.polls.clone();
-    let high = tokio::task::spawn_blocking(move || {
-        producer.high_watermark(&topic, Duration::from_secs(2))
-    })
-    .await
-    .map_err(ServiceError::internal)?
-    .map_err(ServiceError::Unavailable)?;
+    let ask = timeout.min(Duration::from_secs(10));
+    let high = tokio::task::spawn_blocking(move || producer.high_watermark(&topic, ask))
+        .await
+        .map_err(ServiceError::internal)?
+        .map_err(ServiceError::Unavailable)?;
     let mut applied = state.consumer.polls_applied.clone();
-    match tokio::time::timeout(
-        CATCH_UP_TIMEOUT,
-        applied.wait_for(|next| *next as i64 >= high),
-    )
-    .await
-    {
+    match tokio::time::timeout(timeout, applied.wait_for(|next| *next as i64 >= high)).await {
         Ok(Ok(_)) => Ok(()),
         _ => Err(ServiceError::Unavailable(
             "this node is still catching up with Kafka; try again in a moment".into(),
