@@ -267,7 +267,18 @@ pub async fn set_settings(
 /// Every question (not deleted) as CSV: one row each, in display order.
 pub fn csv(qa: &Qa) -> String {
     let pinned = qa.pinned();
-    let mut out = String::from("id,state,pinned,upvotes,name,question,asked_at,answered_at\n");
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "id",
+        "state",
+        "pinned",
+        "upvotes",
+        "name",
+        "question",
+        "asked_at",
+        "answered_at",
+    ])
+    .expect("writing to memory");
     let time = |ms: Option<u64>| {
         ms.map(|ms| {
             let t = std::time::UNIX_EPOCH + Duration::from_millis(ms);
@@ -276,7 +287,6 @@ pub fn csv(qa: &Qa) -> String {
         .unwrap_or_default()
     };
     for q in qa.ordered() {
-        let mut w = csv::Writer::from_writer(Vec::new());
         w.write_record([
             q.id.as_str(),
             q.state.as_str(),
@@ -292,9 +302,8 @@ pub fn csv(qa: &Qa) -> String {
             &time(q.answered_at),
         ])
         .expect("writing to memory");
-        out.push_str(&String::from_utf8(w.into_inner().expect("in memory")).expect("utf-8"));
     }
-    out
+    String::from_utf8(w.into_inner().expect("in memory")).expect("utf-8")
 }
 
 /// Waits until every Q&A record present at start has been applied here, so the first requests
