@@ -6,13 +6,17 @@
 # Environment (all optional):
 #   LIVEPOLL_DATA_DIR   data dir; the broker keeps its log, pid and log file in $DATA_DIR/kafka
 #   KAFKA_PORT          port on 127.0.0.1 (default 9092)
-#   LIVEPOLL_CACHE      where the pinned Tansu is installed (default ~/.cache/livepoll)
+#   LIVEPOLL_BROKER     the bundled broker: tansu (default, Tansu $TANSU_VERSION) or nisshi
+#                       (Nisshi $NISSHI_VERSION, Tansu's renamed successor; compiling it needs
+#                       Rust >= $NISSHI_MIN_RUST). Each keeps its own log file in $DATA_DIR/kafka.
+#   LIVEPOLL_CACHE      where the pinned brokers are installed (default ~/.cache/livepoll)
 #   KAFKA_HOME          an Apache Kafka install: use it (single-node KRaft) instead of Tansu
 #   LIVEPOLL_WATCH_PID  stop the broker when this process exits (used by the test suite)
 #
 # Exit codes: 0 ok; 1 failed (or, for status, not running); 2 bad usage;
 #             3 (status) the process lives but does not answer a Kafka Metadata request;
 #             4 the port is taken by something that is not this data dir's broker.
+#             (LIVEPOLL_BROKER other than tansu or nisshi is bad usage: 2.)
 # "Answers" means a Metadata request, not just ApiVersions: Tansu answers ApiVersions from
 # constants even after its storage task died (see README "When the broker goes away").
 set -euo pipefail
@@ -21,6 +25,27 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 CONF_DIR="${LIVEPOLL_KAFKA_CONF:-$HERE/../kafka}"
 # shellcheck source=../kafka/tansu.env
 . "$CONF_DIR/tansu.env"
+
+say() { printf 'kafka: %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+need() { command -v "$1" >/dev/null 2>&1 || die "$1 is required but not installed${2:+ ($2)}"; }
+
+# The bundled broker: its name (also the name of its binary), version, storage and cluster id.
+BROKER="${LIVEPOLL_BROKER:-tansu}"
+case "$BROKER" in
+  tansu)
+    BROKER_TITLE="Tansu" BROKER_VERSION="$TANSU_VERSION"
+    BROKER_STORAGE="$TANSU_STORAGE" BROKER_CLUSTER_ID="$TANSU_CLUSTER_ID"
+    ;;
+  nisshi)
+    BROKER_TITLE="Nisshi" BROKER_VERSION="$NISSHI_VERSION"
+    BROKER_STORAGE="$NISSHI_STORAGE" BROKER_CLUSTER_ID="$NISSHI_CLUSTER_ID"
+    ;;
+  *)
+    say "LIVEPOLL_BROKER=$BROKER is not a bundled broker: use tansu (the default) or nisshi"
+    exit 2
+    ;;
+esac
 
 DATA_DIR="${LIVEPOLL_DATA_DIR:-./livepoll-data}"
 mkdir -p "$DATA_DIR"
@@ -31,13 +56,19 @@ BROKER_DIR="$DATA_DIR/kafka"
 PID_FILE="$BROKER_DIR/broker.pid"
 WATCH_FILE="$BROKER_DIR/watchdog.pid"
 LOG_FILE="$BROKER_DIR/broker.log"
-TANSU="$LIVEPOLL_CACHE/tansu-$TANSU_VERSION/bin/tansu"
+ENGINE_FILE="$BROKER_DIR/broker.engine"
+# e.g. $LIVEPOLL_CACHE/tansu-0.6.0/bin/tansu, $LIVEPOLL_CACHE/nisshi-0.8.1/bin/nisshi
+BROKER_BIN="$LIVEPOLL_CACHE/$BROKER-$BROKER_VERSION/bin/$BROKER"
 
-say() { printf 'kafka: %s\n' "$*" >&2; }
-die() { say "$*"; exit 1; }
-need() { command -v "$1" >/dev/null 2>&1 || die "$1 is required but not installed${2:+ ($2)}"; }
+# The engine this invocation selects (LIVEPOLL_BROKER, or KAFKA_HOME).
+engine() { if [ -n "${KAFKA_HOME:-}" ]; then echo "apache-kafka"; else echo "$BROKER-$BROKER_VERSION"; fi; }
 
-engine() { if [ -n "${KAFKA_HOME:-}" ]; then echo "apache-kafka"; else echo "tansu-$TANSU_VERSION"; fi; }
+# The engine of the broker that runs in this data dir (recorded at start), else the selected one.
+running_engine() {
+  local e=""
+  [ -f "$ENGINE_FILE" ] && e="$(cat "$ENGINE_FILE")"
+  echo "${e:-$(engine)}"
+}
 
 # Sends one Kafka request (printf-escaped bytes) to 127.0.0.1:$1 and prints the first $3 bytes
 # of the answer as hex, or nothing if none came within 2 s. `timeout` ends the whole exchange
@@ -92,33 +123,86 @@ broker_pid() {
   echo "$pid"
 }
 
-install_tansu() {
-  [ -n "${KAFKA_HOME:-}" ] && return 0
-  if [ -x "$TANSU" ]; then return 0; fi
-  need cargo "install Rust from https://rustup.rs"
-  mkdir -p "$LIVEPOLL_CACHE"
-  local lock="$LIVEPOLL_CACHE/install-tansu.lock"
-  until mkdir "$lock" 2>/dev/null; do
-    say "another install of Tansu is running; waiting for it..."
-    sleep 5
-    [ -x "$TANSU" ] && return 0
-  done
-  trap 'rmdir "$lock" 2>/dev/null || true' EXIT
-  say "installing the Tansu $TANSU_VERSION broker into $LIVEPOLL_CACHE (first run only: compiling takes about 10 minutes)"
-  cargo install --locked "tansu@$TANSU_VERSION" --features "$TANSU_FEATURES" \
-    --root "$LIVEPOLL_CACHE/tansu-$TANSU_VERSION" >&2 || die "installing Tansu failed (see above)"
-  rmdir "$lock" 2>/dev/null || true
-  trap - EXIT
-  say "Tansu installed: $TANSU"
+# Succeeds if `rustc [+TOOLCHAIN] --version` is at least $NISSHI_MIN_RUST (e.g. 1.96).
+rustc_is_recent() {
+  local v major minor
+  v="$(rustc ${1:+"+$1"} --version 2>/dev/null)" || return 1
+  v="${v#rustc }"
+  v="${v%% *}"
+  v="${v%%-*}"
+  major="${v%%.*}"
+  minor="${v#*.}"
+  minor="${minor%%.*}"
+  [[ "$major" =~ ^[0-9]+$ && "$minor" =~ ^[0-9]+$ ]] || return 1
+  local want_major="${NISSHI_MIN_RUST%%.*}" want_minor="${NISSHI_MIN_RUST#*.}"
+  [ "$major" -gt "$want_major" ] || { [ "$major" -eq "$want_major" ] && [ "$minor" -ge "$want_minor" ]; }
 }
 
-launch_tansu() {
+# Prints the cargo toolchain argument that can compile Nisshi: nothing for the default toolchain
+# if it is recent enough, else +NAME for an installed one that is (stable or beta-like ones
+# before nightly). Fails if none is.
+nisshi_toolchain() {
+  if rustc_is_recent ""; then return 0; fi
+  command -v rustup >/dev/null 2>&1 || return 1
+  local tc nightly="" list
+  list="$(rustup toolchain list 2>/dev/null)" || return 1
+  while read -r tc _; do
+    if [ -z "$tc" ] || ! rustc_is_recent "$tc"; then continue; fi
+    case "$tc" in
+      nightly*) [ -n "$nightly" ] || nightly="$tc" ;;
+      *) echo "+$tc"; return 0 ;;
+    esac
+  done <<<"$list"
+  [ -n "$nightly" ] || return 1
+  echo "+$nightly"
+}
+
+# Installs the selected broker's pinned version into $LIVEPOLL_CACHE once (Tansu with the
+# default toolchain; Nisshi with one that is recent enough).
+install_broker() {
+  [ -n "${KAFKA_HOME:-}" ] && return 0
+  if [ -x "$BROKER_BIN" ]; then return 0; fi
+  need cargo "install Rust from https://rustup.rs"
+  local cargo=(cargo) crate=(--features "$TANSU_FEATURES")
+  if [ "$BROKER" = nisshi ]; then
+    local tc
+    tc="$(nisshi_toolchain)" ||
+      die "Nisshi $NISSHI_VERSION needs Rust >= $NISSHI_MIN_RUST to compile and no installed toolchain has it ($(rustc --version 2>/dev/null || echo 'no rustc')): run \`rustup update\`, or use the default Tansu broker (unset LIVEPOLL_BROKER)"
+    [ -n "$tc" ] && cargo+=("$tc")
+    crate=(--no-default-features --features "$NISSHI_FEATURES")
+  fi
+  mkdir -p "$LIVEPOLL_CACHE"
+  local lock="$LIVEPOLL_CACHE/install-$BROKER.lock"
+  until mkdir "$lock" 2>/dev/null; do
+    say "another install of $BROKER_TITLE is running; waiting for it..."
+    sleep 5
+    [ -x "$BROKER_BIN" ] && return 0
+  done
+  trap 'rmdir "$lock" 2>/dev/null || true' EXIT
+  say "installing the $BROKER_TITLE $BROKER_VERSION broker into $LIVEPOLL_CACHE with ${cargo[*]} (first run only: compiling takes about 10 minutes)"
+  "${cargo[@]}" install --locked "$BROKER@$BROKER_VERSION" "${crate[@]}" \
+    --root "$LIVEPOLL_CACHE/$BROKER-$BROKER_VERSION" >&2 || die "installing $BROKER_TITLE failed (see above)"
+  rmdir "$lock" 2>/dev/null || true
+  trap - EXIT
+  [ -x "$BROKER_BIN" ] || die "installing $BROKER_TITLE did not produce $BROKER_BIN"
+  say "$BROKER_TITLE installed: $BROKER_BIN"
+}
+
+# Tansu or Nisshi (same command line). Each has its own SQLite file: Nisshi opens a Tansu file
+# but adds its own tables to it and then fails every fetch, so a data dir that switches engine
+# starts an empty log rather than damaging the other one's.
+launch_bundled() {
+  local own="${BROKER_STORAGE#sqlite://}" other
+  case "$BROKER" in tansu) other="${NISSHI_STORAGE#sqlite://}" ;; *) other="${TANSU_STORAGE#sqlite://}" ;; esac
+  if [ ! -e "$BROKER_DIR/$own" ] && [ -e "$BROKER_DIR/$other" ]; then
+    say "note: this data dir's log is $BROKER_DIR/$other, written by another engine; $BROKER_TITLE starts an empty log of its own in $own (the other one is left as it is)"
+  fi
   cd "$BROKER_DIR"
   local url="tcp://127.0.0.1:$KAFKA_PORT"
   # setsid: the broker must not get the terminal's Ctrl-C; livepoll stops it in order.
-  $SETSID nohup "$TANSU" broker --cluster-id "$TANSU_CLUSTER_ID" \
+  $SETSID nohup "$BROKER_BIN" broker --cluster-id "$BROKER_CLUSTER_ID" \
     --listener-url "$url" --advertised-listener-url "$url" \
-    --storage-engine "$TANSU_STORAGE" >>"$LOG_FILE" 2>&1 </dev/null &
+    --storage-engine "$BROKER_STORAGE" >>"$LOG_FILE" 2>&1 </dev/null &
   echo $! >"$PID_FILE"
   cd - >/dev/null
 }
@@ -155,7 +239,11 @@ cmd_start() {
   local pid
   if pid="$(broker_pid)"; then
     if answers_metadata "$KAFKA_PORT"; then
-      say "already running (pid $pid, 127.0.0.1:$KAFKA_PORT)"
+      local running
+      running="$(running_engine)"
+      say "already running (pid $pid, 127.0.0.1:$KAFKA_PORT, $running)"
+      [ "$running" = "$(engine)" ] ||
+        say "note: that is $running, not $(engine) as selected: stop it first to switch: livepoll kafka stop (or $0 stop)"
       return 0
     fi
     die "a broker process (pid $pid) exists but does not answer Kafka requests on port $KAFKA_PORT (see $LOG_FILE); stop it first: livepoll kafka stop (or $0 stop)"
@@ -164,18 +252,19 @@ cmd_start() {
     say "port $KAFKA_PORT is already in use by another process (not this data dir's broker)"
     exit 4
   fi
-  install_tansu
+  install_broker
   mkdir -p "$BROKER_DIR"
   SETSID=""
   command -v setsid >/dev/null 2>&1 && SETSID="setsid"
   say "starting $(engine) on 127.0.0.1:$KAFKA_PORT (data: $BROKER_DIR, log: $LOG_FILE)"
-  if [ -n "${KAFKA_HOME:-}" ]; then launch_apache; else launch_tansu; fi
+  if [ -n "${KAFKA_HOME:-}" ]; then launch_apache; else launch_bundled; fi
+  engine >"$ENGINE_FILE"
   pid="$(cat "$PID_FILE")"
   [ -n "${LIVEPOLL_WATCH_PID:-}" ] && start_watchdog "$LIVEPOLL_WATCH_PID"
   local waited=0
   until answers_metadata "$KAFKA_PORT"; do
     if ! alive "$pid"; then
-      rm -f "$PID_FILE"
+      rm -f "$PID_FILE" "$ENGINE_FILE"
       tail -n 20 "$LOG_FILE" >&2 || true
       die "the broker exited during start-up (log above: $LOG_FILE)"
     fi
@@ -195,7 +284,7 @@ cmd_stop() {
   fi
   local pid
   if ! pid="$(broker_pid)"; then
-    rm -f "$PID_FILE"
+    rm -f "$PID_FILE" "$ENGINE_FILE"
     say "not running"
     return 0
   fi
@@ -211,21 +300,23 @@ cmd_stop() {
     sleep 0.1
     waited=$((waited + 1))
   done
-  rm -f "$PID_FILE"
+  rm -f "$PID_FILE" "$ENGINE_FILE"
   say "stopped"
 }
 
 cmd_status() {
   local pid
   if pid="$(broker_pid)"; then
+    local running
+    running="$(running_engine)"
     if answers_metadata "$KAFKA_PORT"; then
-      echo "running pid=$pid port=$KAFKA_PORT engine=$(engine) data=$BROKER_DIR"
+      echo "running pid=$pid port=$KAFKA_PORT engine=$running data=$BROKER_DIR"
       return 0
     fi
     if answers_kafka "$KAFKA_PORT"; then
-      echo "unresponsive pid=$pid port=$KAFKA_PORT engine=$(engine): answers ApiVersions but not Metadata requests"
+      echo "unresponsive pid=$pid port=$KAFKA_PORT engine=$running: answers ApiVersions but not Metadata requests"
     else
-      echo "unresponsive pid=$pid port=$KAFKA_PORT engine=$(engine): does not answer Kafka requests"
+      echo "unresponsive pid=$pid port=$KAFKA_PORT engine=$running: does not answer Kafka requests"
     fi
     return 3
   fi
@@ -234,7 +325,7 @@ cmd_status() {
 }
 
 case "${1:-}" in
-  install) install_tansu ;;
+  install) install_broker ;;
   start) cmd_start ;;
   stop) cmd_stop ;;
   status) cmd_status ;;

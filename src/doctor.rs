@@ -183,12 +183,8 @@ async fn kafka(args: &DoctorArgs) -> Vec<Check> {
             )];
         }
     }];
-    if !bundled_broker_installed() {
-        checks.push(Check::fail(
-            "the bundled broker (Tansu) is not installed",
-            "run scripts/setup.sh (or scripts/kafka.sh install) once while online, or use \
-             --brokers HOST:PORT",
-        ));
+    if let Some(missing) = bundled_broker_missing() {
+        checks.push(missing);
         return checks;
     }
     let log = args.broker.data_dir.join("kafka/broker.log");
@@ -219,19 +215,80 @@ fn kafka_metadata(brokers: &str) -> anyhow::Result<usize> {
     Ok(md.brokers().len())
 }
 
-fn bundled_broker_installed() -> bool {
-    if std::env::var_os("KAFKA_HOME").is_some() {
-        return true;
-    }
-    let version = TANSU_ENV
+/// The bundled broker engine `scripts/kafka.sh` runs, chosen the way it chooses it:
+/// `LIVEPOLL_BROKER` unset or empty is Tansu, `nisshi` is Nisshi, anything else is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Engine {
+    /// Also the name of its binary and of its cache dir (`NAME-VERSION`).
+    name: &'static str,
+    title: &'static str,
+    version: String,
+}
+
+fn engine(selected: Option<&str>) -> Result<Engine, String> {
+    let (name, title, key) = match selected.unwrap_or_default() {
+        "" | "tansu" => ("tansu", "Tansu", "TANSU_VERSION"),
+        "nisshi" => ("nisshi", "Nisshi", "NISSHI_VERSION"),
+        other => return Err(other.to_string()),
+    };
+    Ok(Engine {
+        name,
+        title,
+        version: broker_setting(key).to_string(),
+    })
+}
+
+/// `KEY=value` from `kafka/tansu.env`.
+fn broker_setting(key: &str) -> &'static str {
+    TANSU_ENV
         .lines()
-        .find_map(|l| l.strip_prefix("TANSU_VERSION="))
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
         .unwrap_or_default()
-        .trim();
+        .trim()
+}
+
+/// A failed check if the selected bundled broker is not installed (or `LIVEPOLL_BROKER` names
+/// none); `None` with `KAFKA_HOME`, which `scripts/kafka.sh` runs instead.
+fn bundled_broker_missing() -> Option<Check> {
+    if std::env::var_os("KAFKA_HOME").is_some() {
+        return None;
+    }
+    let selected = std::env::var_os("LIVEPOLL_BROKER").map(|v| v.to_string_lossy().into_owned());
+    let engine = match engine(selected.as_deref()) {
+        Ok(e) => e,
+        Err(value) => {
+            return Some(Check::fail(
+                format!("LIVEPOLL_BROKER={value} is not a bundled broker"),
+                "set LIVEPOLL_BROKER to tansu (the default) or nisshi, or unset it",
+            ));
+        }
+    };
     let cache = std::env::var_os("LIVEPOLL_CACHE")
         .map(std::path::PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/livepoll")));
-    cache.is_some_and(|c| c.join(format!("tansu-{version}/bin/tansu")).exists())
+    let binary = format!("{0}-{1}/bin/{0}", engine.name, engine.version);
+    if cache.is_some_and(|c| c.join(&binary).exists()) {
+        return None;
+    }
+    let how = if engine.name == "nisshi" {
+        format!(
+            "run LIVEPOLL_BROKER=nisshi scripts/kafka.sh install once while online (compiling \
+             Nisshi needs Rust {} or newer), use the default Tansu broker (unset \
+             LIVEPOLL_BROKER), or use --brokers HOST:PORT",
+            broker_setting("NISSHI_MIN_RUST")
+        )
+    } else {
+        "run scripts/setup.sh (or scripts/kafka.sh install) once while online, or use --brokers \
+         HOST:PORT"
+            .to_string()
+    };
+    Some(Check::fail(
+        format!(
+            "the bundled broker ({} {}) is not installed",
+            engine.title, engine.version
+        ),
+        how,
+    ))
 }
 
 fn data_dir_writable(dir: &Path) -> Check {
@@ -498,6 +555,22 @@ mod tests {
             "a public URL elsewhere"
         );
         assert!(join_address("poll.example", true).ok);
+    }
+
+    #[test]
+    fn the_bundled_broker_engine_is_read_like_kafka_sh_reads_it() {
+        let tansu = engine(None).unwrap();
+        assert_eq!(tansu.name, "tansu");
+        assert_eq!(tansu.version, broker_setting("TANSU_VERSION"));
+        assert!(tansu.version.starts_with(|c: char| c.is_ascii_digit()));
+        assert_eq!(engine(Some("")).unwrap(), tansu);
+        assert_eq!(engine(Some("tansu")).unwrap(), tansu);
+        let nisshi = engine(Some("nisshi")).unwrap();
+        assert_eq!(nisshi.name, "nisshi");
+        assert!(nisshi.version.starts_with(|c: char| c.is_ascii_digit()));
+        assert_ne!(nisshi.version, tansu.version);
+        assert!(!broker_setting("NISSHI_MIN_RUST").is_empty());
+        assert_eq!(engine(Some("Kafka")), Err("Kafka".to_string()));
     }
 
     #[test]

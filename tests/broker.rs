@@ -30,8 +30,13 @@ fn kafka_start_status_stop_through_the_cli() {
     let out = kafka_cli("status", dir.path(), port);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("running"));
+    // Each engine has its own file (scripts/kafka.sh, LIVEPOLL_BROKER).
+    let log = match std::env::var("LIVEPOLL_BROKER").as_deref() {
+        Ok("nisshi") => "kafka/nisshi.db",
+        _ => "kafka/tansu.db",
+    };
     assert!(
-        dir.path().join("kafka/tansu.db").exists(),
+        dir.path().join(log).exists(),
         "the log is a SQLite file in the data dir"
     );
     let pid: i32 = std::fs::read_to_string(dir.path().join("kafka/broker.pid"))
@@ -457,4 +462,107 @@ async fn serve_restarts_the_bundled_broker_it_started_when_it_dies_or_wedges() {
         !pid_alive(third),
         "the broker serve restarted is stopped with it"
     );
+}
+
+/// `scripts/kafka.sh ACTION` run directly, with `LIVEPOLL_BROKER=broker` (whatever the test
+/// process has), stopped with this test process if a test fails before its `stop`.
+fn kafka_script(
+    broker: &str,
+    action: &str,
+    dir: &std::path::Path,
+    port: u16,
+) -> std::process::Output {
+    std::process::Command::new("bash")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka.sh"))
+        .arg(action)
+        .env("LIVEPOLL_BROKER", broker)
+        .env("LIVEPOLL_DATA_DIR", dir)
+        .env("KAFKA_PORT", port.to_string())
+        .env_remove("KAFKA_HOME")
+        .env("LIVEPOLL_WATCH_PID", std::process::id().to_string())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn an_unknown_bundled_broker_is_bad_usage_with_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = kafka_script("bogus", "status", &data, free_port());
+    assert_eq!(out.status.code(), Some(2), "bad usage exits 2");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("LIVEPOLL_BROKER=bogus") && err.contains("tansu") && err.contains("nisshi"),
+        "names the bad value and the good ones: {err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        !data.exists(),
+        "nothing is created for a bad LIVEPOLL_BROKER"
+    );
+}
+
+/// Only where Nisshi is already installed (it needs a newer Rust than the rest to compile, so the
+/// test never builds it): `LIVEPOLL_BROKER=nisshi` starts it with its own log file.
+#[test]
+fn nisshi_is_the_bundled_broker_when_selected() {
+    let settings =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/kafka/tansu.env")).unwrap();
+    let version = settings
+        .lines()
+        .find_map(|l| l.strip_prefix("NISSHI_VERSION="))
+        .expect("kafka/tansu.env pins NISSHI_VERSION")
+        .trim();
+    let cache = std::env::var_os("LIVEPOLL_CACHE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(&std::env::var_os("HOME").unwrap()).join(".cache/livepoll")
+        });
+    let nisshi = cache.join(format!("nisshi-{version}/bin/nisshi"));
+    if !nisshi.exists() {
+        eprintln!(
+            "skipped: Nisshi is not installed at {} (LIVEPOLL_BROKER=nisshi scripts/kafka.sh install)",
+            nisshi.display()
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let engine = format!("engine=nisshi-{version}");
+    let out = kafka_script("nisshi", "start", dir.path(), port);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = kafka_script("nisshi", "status", dir.path(), port);
+    let status = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{status}");
+    assert!(
+        status.starts_with("running") && status.contains(&engine),
+        "{status}"
+    );
+    let out = kafka_script("tansu", "status", dir.path(), port);
+    let status = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        status.starts_with("running") && status.contains(&engine),
+        "status names the engine that runs, whichever is selected: {status}"
+    );
+    assert!(
+        dir.path().join("kafka/nisshi.db").exists(),
+        "Nisshi's own log file"
+    );
+    assert!(!dir.path().join("kafka/tansu.db").exists());
+    let pid = broker_pid(dir.path()).expect("a pid file");
+    let out = kafka_script("nisshi", "stop", dir.path(), port);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!pid_alive(pid), "the broker process is gone");
+    let out = kafka_script("nisshi", "status", dir.path(), port);
+    assert_eq!(out.status.code(), Some(1), "stopped");
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&engine));
 }
