@@ -2,7 +2,7 @@
 # livepoll's benchmark: one run on this machine, everything on one box (bundled broker, serve,
 # load generator), each figure next to a baseline measured in the same run.
 #
-#   bash scripts/bench.sh
+#   bash scripts/bench.sh [--broker tansu|nisshi]
 #
 #   (a) raw Kafka producer rate (librdkafka, livepoll's own acks=all settings, same record size)
 #   (a2) the same with only as many records in flight as (b) has HTTP clients
@@ -15,11 +15,44 @@
 #
 # Environment: BENCH_DURATION (30), BENCH_VOTERS (100000), BENCH_RATE (10000),
 # BENCH_STREAMS (5000), BENCH_REBUILD (1000000), BENCH_CONNECTIONS (512),
-# BENCH_PARTITIONS (6, livepoll's default for the votes topic).
+# BENCH_PARTITIONS (6, livepoll's default for the votes topic),
+# BENCH_BROKER (tansu; the bundled broker, as LIVEPOLL_BROKER for scripts/kafka.sh; --broker wins),
+# BENCH_BINARY (a livepoll binary to measure instead of building target/release/livepoll, e.g.
+# an older build kept to compare with in the same session).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
+usage() {
+  cat <<USAGE
+usage: bash scripts/bench.sh [--broker tansu|nisshi]
+
+  --broker NAME   the bundled broker to measure against: tansu (default) or nisshi
+                  (same as BENCH_BROKER=NAME; passed to scripts/kafka.sh as LIVEPOLL_BROKER)
+
+Environment: BENCH_BINARY=/path/to/livepoll measures that binary instead of building the
+release binary; BENCH_DURATION, BENCH_VOTERS, BENCH_RATE, BENCH_STREAMS, BENCH_REBUILD,
+BENCH_CONNECTIONS, BENCH_PARTITIONS tune the run (see the top of this script).
+USAGE
+}
+BROKER="${BENCH_BROKER:-tansu}"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --broker)
+      [ $# -ge 2 ] || { usage >&2; exit 2; }
+      BROKER="$2"
+      shift 2
+      ;;
+    --broker=*) BROKER="${1#--broker=}"; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "bench: unknown argument: $1" >&2; usage >&2; exit 2 ;;
+  esac
+done
+case "$BROKER" in
+  tansu | nisshi) ;;
+  *) echo "bench: unknown broker '$BROKER': use tansu or nisshi" >&2; exit 2 ;;
+esac
+export LIVEPOLL_BROKER="$BROKER"
 DURATION="${BENCH_DURATION:-30}"
 VOTERS="${BENCH_VOTERS:-100000}"
 RATE="${BENCH_RATE:-10000}"
@@ -35,9 +68,21 @@ need curl
 need python3
 
 bash "$HERE/setup.sh"
-say "building the release binary"
-(cd "$ROOT" && cargo build --release --locked)
-LP="$ROOT/target/release/livepoll"
+if [ -n "${BENCH_BINARY:-}" ]; then
+  [ -x "$BENCH_BINARY" ] || { echo "bench: BENCH_BINARY=$BENCH_BINARY is not an executable" >&2; exit 1; }
+  LP="$(cd "$(dirname "$BENCH_BINARY")" && pwd)/$(basename "$BENCH_BINARY")"
+  say "measuring $LP (BENCH_BINARY; not building)"
+  # Which commit it was built from is not recorded in it: name the checkout it sits in, if any.
+  LP_FROM="BENCH_BINARY, modified $(date -u -r "$LP" +%Y-%m-%dT%H:%MZ)"
+  if describe="$(git -C "$(dirname "$LP")" describe --always --dirty --tags 2>/dev/null)"; then
+    LP_FROM="$LP_FROM, in a checkout at $describe"
+  fi
+else
+  say "building the release binary"
+  (cd "$ROOT" && cargo build --release --locked)
+  LP="$ROOT/target/release/livepoll"
+  LP_FROM="built from $(git -C "$ROOT" describe --always --dirty --tags 2>/dev/null || echo 'an unknown commit')"
+fi
 
 # 5,000 streams need 5,000 sockets in serve and in the load generator.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -87,6 +132,14 @@ results() { api "$URL/api/polls/bench" | python3 -c 'import sys, json; r = json.
 say "starting the bundled broker on $BROKERS"
 LIVEPOLL_DATA_DIR="$WORK/broker" KAFKA_PORT="$KPORT" bash "$HERE/kafka.sh" start
 BROKER_PID="$(cat "$WORK/broker/kafka/broker.pid")"
+# e.g. tansu-0.6.0, nisshi-0.8.1 (apache-kafka with KAFKA_HOME), as the running broker reports it
+ENGINE="$(LIVEPOLL_DATA_DIR="$WORK/broker" KAFKA_PORT="$KPORT" bash "$HERE/kafka.sh" status |
+  sed -n 's/.* engine=\([^ ]*\).*/\1/p')"
+case "$ENGINE" in
+  tansu-*) ENGINE_TITLE="Tansu ${ENGINE#tansu-}" ;;
+  nisshi-*) ENGINE_TITLE="Nisshi ${ENGINE#nisshi-}" ;;
+  *) ENGINE_TITLE="${ENGINE:-$BROKER}" ;;
+esac
 
 say "(a) raw producer baseline: 1,000,000 vote records, livepoll's producer settings"
 "$LP" bench produce --brokers "$BROKERS" --topic bench.raw --partitions "$PARTITIONS" \
@@ -178,7 +231,8 @@ F_RATE="$(val consume_rate "$WORK/f.out")"
 ratio() { python3 -c "print(f'{$1 / max(1, $2):.2f}')"; }
 cat <<EOF
 
-livepoll benchmark — $(nproc) cores, $(date -u +%Y-%m-%d), bundled Tansu broker, everything on one machine
+livepoll benchmark — $(nproc) cores, $(date -u +%Y-%m-%d), bundled $ENGINE_TITLE broker, everything on one machine
+  binary                              $LP ($LP_FROM)
   record size                         $RECORD_BYTES bytes, votes topic with $PARTITIONS partitions
   (a) raw producer baseline           $A_RATE records/s
   (a2) raw, capped in flight          $A2_RATE records/s with $CONNECTIONS in flight, broker CPU $A2_BROKER µs per record
