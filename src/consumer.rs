@@ -183,6 +183,12 @@ impl TallyConsumer {
     pub async fn run(self, cancel: CancellationToken) {
         let watcher = tokio::spawn(self.watcher().run(cancel.clone()));
         self.consume(cancel).await;
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || store.persist()).await {
+            Ok(Err(e)) => tracing::warn!("making the last tallies durable on stop: {e}"),
+            Err(e) => tracing::warn!("making the last tallies durable on stop: {e}"),
+            Ok(Ok(())) => {}
+        }
         // Returns only once the watcher (and its handle on the store) is gone.
         let _ = watcher.await;
     }

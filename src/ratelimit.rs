@@ -53,7 +53,11 @@ impl RateLimiter {
                 *tokens + now.duration_since(*at).as_secs_f64() * rate < burst
             });
         }
-        let (tokens, at) = map.entry(key.to_string()).or_insert((self.burst, now));
+        // Look up before inserting: a known key (the common case) costs no allocation.
+        if !map.contains_key(key) {
+            map.insert(key.to_string(), (self.burst, now));
+        }
+        let (tokens, at) = map.get_mut(key).expect("inserted above");
         *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.per_sec).min(self.burst);
         *at = now;
         if *tokens >= 1.0 {

@@ -185,13 +185,25 @@ pub fn json_reply<T: serde::Serialize>(status: warp::http::StatusCode, body: &T)
     warp::reply::with_status(warp::reply::json(body), status).into_response()
 }
 
+/// `202 {"accepted":true}`, the answer to every vote and upvote, built without serialising.
+pub fn accepted_reply() -> Response {
+    let mut res = Response::new(bytes::Bytes::from_static(br#"{"accepted":true}"#).into());
+    *res.status_mut() = warp::http::StatusCode::ACCEPTED;
+    res.headers_mut().insert(
+        CONTENT_TYPE,
+        warp::http::HeaderValue::from_static("application/json"),
+    );
+    res
+}
+
 /// Every route of the server.
 pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     let guard = origin::same_origin(&state.public_url);
-    let api = polls_api::routes(state.clone())
-        .or(present_api::routes(state.clone()))
+    // Votes first: they are most of the requests, and every route tried before costs a vote.
+    let api = votes::routes(state.clone())
+        .or(polls_api::routes(state.clone()))
         .unify()
-        .or(votes::routes(state.clone()))
+        .or(present_api::routes(state.clone()))
         .unify()
         .or(qa_api::routes(state.clone()))
         .unify()

@@ -58,10 +58,7 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
                 service::upvote(&state, &voter, &id, add)
                     .await
                     .map_err(ApiError::from)?;
-                Ok::<_, warp::Rejection>(json_reply(
-                    StatusCode::ACCEPTED,
-                    &serde_json::json!({ "accepted": true }),
-                ))
+                Ok::<_, warp::Rejection>(super::accepted_reply())
             },
         );
     let moderate = warp::path!("api" / "questions" / String / String)

@@ -138,8 +138,5 @@ async fn vote(
     crate::service::votes::cast(&state, &id, voter, body)
         .await
         .map_err(ApiError::from)?;
-    Ok(json_reply(
-        StatusCode::ACCEPTED,
-        &serde_json::json!({ "accepted": true }),
-    ))
+    Ok(super::accepted_reply())
 }
