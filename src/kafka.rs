@@ -61,7 +61,11 @@ pub fn producer_config(brokers: &str) -> ClientConfig {
         .set("enable.idempotence", "false")
         .set("max.in.flight.requests.per.connection", "1")
         .set("acks", "all")
-        .set("linger.ms", "1")
+        // Measured at a steady 10,000 votes/s on the bundled broker (2026-11-22): 3–5 ms gave
+        // the lowest ack p99 (29–31 ms against 34–46 ms at 1 ms) and the least broker CPU per
+        // vote; 10 ms raised the median. Two requests in flight raised the peak rate by a tenth
+        // but not the steady-rate latency, and one keeps a retried batch in order (above).
+        .set("linger.ms", "5")
         .set("batch.num.messages", "10000")
         .set("queue.buffering.max.messages", "1000000")
         .set(
