@@ -96,10 +96,8 @@ impl Application {
         let store = Arc::new(crate::store::TallyStore::open(
             &data_dir.join("tallies.redb"),
         )?);
-        let std_listener = std::net::TcpListener::bind(args.bind)
+        let listener = listen(args.bind)
             .map_err(|e| ConfigError(format!("cannot listen on {}: {e}", args.bind)))?;
-        std_listener.set_nonblocking(true)?;
-        let listener = tokio::net::TcpListener::from_std(std_listener)?;
         let addr = listener.local_addr()?;
 
         let mut owned = None;
@@ -374,4 +372,21 @@ fn open_keys(data_dir: &std::path::Path, args: &ServeArgs) -> anyhow::Result<Key
             data_dir.display()
         )
     })
+}
+
+/// Connections the kernel queues for `accept` before it drops new ones. The standard library's
+/// 128 overflowed when a few hundred phones connected at once (the room scanning the QR code,
+/// or a load test's 512 connections): the dropped ones retried a second later.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listening socket on `addr` (address reuse as the standard library sets it, a deep backlog).
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
