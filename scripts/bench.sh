@@ -183,11 +183,25 @@ CPU_GEN="$(cpu_us $((g1 - g0)) "$B_SENT")"
 
 say "(c) latency at a fixed $RATE votes/s for 20 s"
 LIVEPOLL_ADMIN_TOKEN="$TOKEN" "$LP" simulate --url "$URL" --poll bench --voters "$VOTERS" \
-  --connections "$CONNECTIONS" --rate "$RATE" --duration 20 >"$WORK/c.out" 2>/dev/null
+  --connections "$CONNECTIONS" --rate "$RATE" --duration 20 >"$WORK/c.out" 2>"$WORK/c.err" &
+SIM_PID=$!
+# CPU per vote at this rate too (smaller batches than at full speed cost more per vote).
+until grep -q 'simulate: voting' "$WORK/c.err" || ! kill -0 "$SIM_PID" 2>/dev/null; do sleep 0.05; done
+t0="$(ticks "$BROKER_PID")"; s0="$(ticks "$SERVE_PID")"; g0="$(ticks "$SIM_PID" 2>/dev/null || echo 0)"
+g1="$g0"
+while kill -0 "$SIM_PID" 2>/dev/null; do g1="$(ticks "$SIM_PID" 2>/dev/null || echo "$g1")"; sleep 0.2; done
+wait "$SIM_PID" || { cat "$WORK/c.out" "$WORK/c.err" >&2; echo "bench: simulate failed" >&2; exit 1; }
+t1="$(ticks "$BROKER_PID")"; s1="$(ticks "$SERVE_PID")"
 cat "$WORK/c.out"
 C_RATE="$(sed -n 's/^  votes\/s *//p' "$WORK/c.out")"
+C_SENT="$(sed -n 's/^  accepted *\([0-9]*\).*/\1/p' "$WORK/c.out")"
+C_ACK50="$(sed -n 's/^  ack latency ms: p50 \([0-9.]*\).*/\1/p' "$WORK/c.out")"
 C_ACK="$(sed -n 's/^  ack latency ms: .*p99 \([0-9.]*\).*/\1/p' "$WORK/c.out")"
+C_SCREEN50="$(sed -n 's/^  vote-to-screen ms: p50 \([0-9.]*\).*/\1/p' "$WORK/c.out")"
 C_SCREEN="$(sed -n 's/^  vote-to-screen ms: .*p99 \([0-9.]*\).*/\1/p' "$WORK/c.out")"
+C_CPU_BROKER="$(cpu_us $((t1 - t0)) "$C_SENT")"
+C_CPU_SERVE="$(cpu_us $((s1 - s0)) "$C_SENT")"
+C_CPU_GEN="$(cpu_us $((g1 - g0)) "$C_SENT")"
 
 say "(d) memory: $STREAMS open SSE streams on a server that has seen $VOTERS voters"
 "$LP" bench sse --url "$URL" --streams "$STREAMS" --seconds 40 >"$WORK/d.out" 2>/dev/null &
@@ -236,10 +250,12 @@ livepoll benchmark — $(nproc) cores, $(date -u +%Y-%m-%d), bundled $ENGINE_TIT
   record size                         $RECORD_BYTES bytes, votes topic with $PARTITIONS partitions
   (a) raw producer baseline           $A_RATE records/s
   (a2) raw, capped in flight          $A2_RATE records/s with $CONNECTIONS in flight, broker CPU $A2_BROKER µs per record
-  (b) HTTP votes end to end           $B_RATE votes/s over ${DURATION}s ($B_SENT accepted)  ratio (b)/(a) = $(ratio "$B_RATE" "$A_RATE")
+  (b) HTTP votes end to end           $B_RATE votes/s over ${DURATION}s ($B_SENT accepted)  ratio (b)/(a) = $(ratio "$B_RATE" "$A_RATE"), (b)/(a2) = $(ratio "$B_RATE" "$A2_RATE")
       CPU per vote                    broker $CPU_BROKER µs, serve $CPU_SERVE µs, load generator $CPU_GEN µs
       (2 cores give 2,000,000 µs of CPU per second: that sum bounds (b))
   (c) at a fixed rate                 $RATE votes/s asked, achieved $C_RATE votes/s, ack p99 $C_ACK ms, vote-to-screen p99 $C_SCREEN ms
+      medians                         ack p50 $C_ACK50 ms, vote-to-screen p50 $C_SCREEN50 ms
+      CPU per vote                    broker $C_CPU_BROKER µs, serve $C_CPU_SERVE µs, load generator $C_CPU_GEN µs
   (d) serve peak RSS                  $D_RSS MB with ${D_OPEN:-0} SSE streams open after $VOTERS voters
   (e) rebuild from Kafka              $TOTAL votes in ${E_SECS}s = $E_RATE votes/s; tallies $E_SAME
   (f) raw consumer baseline           $F_RATE records/s  ratio (e)/(f) = $(ratio "$E_RATE" "$F_RATE")
