@@ -81,6 +81,33 @@ pub struct TallyConsumer {
     qa_partitions: i32,
 }
 
+/// Refuses a tally database that has consumed further than the log goes: it was built from
+/// another log (the data dir's broker switched engine, its `kafka/` was deleted, or `--brokers`
+/// names another cluster). Consuming from there would skip every new record below the stored
+/// offset: votes acknowledged with 202 and never counted.
+fn check_same_log(
+    consumer: &StreamConsumer,
+    stored: &std::collections::BTreeMap<(String, i32), u64>,
+    topics: &[&str],
+) -> anyhow::Result<()> {
+    for ((topic, partition), next) in stored {
+        if !topics.contains(&topic.as_str()) {
+            continue;
+        }
+        let (_, high) = consumer.fetch_watermarks(topic, *partition, Duration::from_secs(10))?;
+        if *next > high.max(0) as u64 {
+            return Err(crate::cli::ConfigError(format!(
+                "the tally database has read {topic} partition {partition} up to offset {next}, but \
+                 that log ends at {high}: it belongs to another Kafka log (another broker engine, a \
+                 deleted kafka/ directory, or another cluster). Point livepoll at the log it was \
+                 built from, or delete tallies.redb in the data dir to rebuild it from this log"
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
 impl TallyConsumer {
     /// Assigns every partition of both topics at the offsets stored in redb.
     pub async fn new(
@@ -93,10 +120,13 @@ impl TallyConsumer {
         let (consumer, partitions, qa_partitions) = {
             let (brokers, topic) = (brokers.to_string(), topics.votes.clone());
             let qa_topic = topics.qa.clone();
+            let stored = offsets.clone();
+            let polls_topic = topics.polls.clone();
             tokio::task::spawn_blocking(move || -> anyhow::Result<(StreamConsumer, i32, i32)> {
                 let consumer: StreamConsumer = consumer_config(&brokers).create()?;
                 let partitions = partition_count(&consumer, &topic)?;
                 let qa_partitions = partition_count(&consumer, &qa_topic)?;
+                check_same_log(&consumer, &stored, &[&topic, &polls_topic, &qa_topic])?;
                 Ok((consumer, partitions, qa_partitions))
             })
             .await??

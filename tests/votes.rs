@@ -319,3 +319,50 @@ async fn deleting_the_tally_database_rebuilds_identical_results_from_kafka() {
         "two rounds of three options: {before_csv}"
     );
 }
+
+/// A tally database that has read further than the log goes was built from another log (the
+/// bundled broker switched engine, its `kafka/` was deleted, another cluster): consuming from
+/// its offsets would skip every new vote below them. `serve` refuses to start, saying what to
+/// do, and starts once the database is deleted.
+#[tokio::test]
+async fn a_tally_database_from_another_log_is_refused_at_start() {
+    let mut app = spawn_app().await;
+    let id = app.open_poll(single(2)).await;
+    let v = app.session().await;
+    assert_eq!(
+        app.vote(&v, &id, json!({"choice": 1})).await,
+        StatusCode::ACCEPTED
+    );
+    app.wait_results(&id, |r| r["voters"] == 1).await;
+    app.stop().await;
+
+    // The same data dir and topics, on an empty log.
+    let other = TestBroker::start();
+    let args = serve_args(&other.bootstrap(), &app.data_dir, &app.prefix);
+    let err = match livepoll::app::Application::build(args).await {
+        Ok(_) => panic!("serve started on a log its tally database was not built from"),
+        Err(e) => e,
+    };
+    assert!(
+        err.downcast_ref::<livepoll::app::ConfigError>().is_some(),
+        "a configuration error (exit code 2): {err:#}"
+    );
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("belongs to another Kafka log") && msg.contains("delete tallies.redb"),
+        "says why and what to do: {msg}"
+    );
+
+    std::fs::remove_file(app.data_dir.join("tallies.redb")).unwrap();
+    let args = serve_args(&other.bootstrap(), &app.data_dir, &app.prefix);
+    let mut fresh = spawn_app_with(args).await;
+    let id2 = fresh.open_poll(single(2)).await;
+    let v = fresh.session().await;
+    assert_eq!(
+        fresh.vote(&v, &id2, json!({"choice": 0})).await,
+        StatusCode::ACCEPTED
+    );
+    fresh.wait_results(&id2, |r| r["voters"] == 1).await;
+    fresh.stop().await;
+    other.broker.stop().ok();
+}
