@@ -162,46 +162,44 @@ wait_healthy
 api -X POST "$URL/api/polls" -d '{"id":"bench","question":"Benchmark","kind":"single","options":["a","b","c","d"]}' >/dev/null
 api -X POST "$URL/api/polls/bench/open" >/dev/null
 
+cpu_us() { python3 -c "print(f'{$1 / $(hz) * 1e6 / max(1, $2):.0f}')"; }
+# Runs `livepoll simulate ARGS…` with its output in $WORK/NAME.out (.err), and sets CPU_BROKER,
+# CPU_SERVE and CPU_GEN to each process's CPU per accepted vote, counted from when voting starts
+# (after the sessions are made) until simulate ends.
+measured_simulate() {
+  local name="$1" out="$WORK/$1.out" err="$WORK/$1.err" pid t0 s0 g0 g1 t1 s1 sent
+  shift
+  LIVEPOLL_ADMIN_TOKEN="$TOKEN" "$LP" simulate --url "$URL" --poll bench --voters "$VOTERS" \
+    --connections "$CONNECTIONS" "$@" >"$out" 2>"$err" &
+  pid=$!
+  until grep -q 'simulate: voting' "$err" || ! kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+  t0="$(ticks "$BROKER_PID")"; s0="$(ticks "$SERVE_PID")"; g0="$(ticks "$pid" 2>/dev/null || echo 0)"
+  g1="$g0"
+  while kill -0 "$pid" 2>/dev/null; do g1="$(ticks "$pid" 2>/dev/null || echo "$g1")"; sleep 0.2; done
+  wait "$pid" || { cat "$out" "$err" >&2; echo "bench: simulate failed" >&2; exit 1; }
+  t1="$(ticks "$BROKER_PID")"; s1="$(ticks "$SERVE_PID")"
+  cat "$out"
+  sent="$(sed -n 's/^  accepted *\([0-9]*\).*/\1/p' "$out")"
+  CPU_BROKER="$(cpu_us $((t1 - t0)) "$sent")"
+  CPU_SERVE="$(cpu_us $((s1 - s0)) "$sent")"
+  CPU_GEN="$(cpu_us $((g1 - g0)) "$sent")"
+}
+
 say "(b) HTTP votes end to end, as fast as possible: $VOTERS voters, $CONNECTIONS connections, ${DURATION}s"
-LIVEPOLL_ADMIN_TOKEN="$TOKEN" "$LP" simulate --url "$URL" --poll bench --voters "$VOTERS" \
-  --connections "$CONNECTIONS" --duration "$DURATION" >"$WORK/b.out" 2>"$WORK/b.err" &
-SIM_PID=$!
-# CPU is counted from when voting starts (after the sessions are made) until simulate ends.
-until grep -q 'simulate: voting' "$WORK/b.err" || ! kill -0 "$SIM_PID" 2>/dev/null; do sleep 0.05; done
-t0="$(ticks "$BROKER_PID")"; s0="$(ticks "$SERVE_PID")"; g0="$(ticks "$SIM_PID" 2>/dev/null || echo 0)"
-g1="$g0"
-while kill -0 "$SIM_PID" 2>/dev/null; do g1="$(ticks "$SIM_PID" 2>/dev/null || echo "$g1")"; sleep 0.2; done
-wait "$SIM_PID" || { cat "$WORK/b.out" "$WORK/b.err" >&2; echo "bench: simulate failed" >&2; exit 1; }
-t1="$(ticks "$BROKER_PID")"; s1="$(ticks "$SERVE_PID")"
-cat "$WORK/b.out"
+measured_simulate b --duration "$DURATION"
 B_RATE="$(sed -n 's/^  votes\/s *//p' "$WORK/b.out")"
 B_SENT="$(sed -n 's/^  accepted *\([0-9]*\).*/\1/p' "$WORK/b.out")"
-cpu_us() { python3 -c "print(f'{$1 / $(hz) * 1e6 / max(1, $2):.0f}')"; }
-CPU_BROKER="$(cpu_us $((t1 - t0)) "$B_SENT")"
-CPU_SERVE="$(cpu_us $((s1 - s0)) "$B_SENT")"
-CPU_GEN="$(cpu_us $((g1 - g0)) "$B_SENT")"
+B_CPU_BROKER="$CPU_BROKER" B_CPU_SERVE="$CPU_SERVE" B_CPU_GEN="$CPU_GEN"
 
 say "(c) latency at a fixed $RATE votes/s for 20 s"
-LIVEPOLL_ADMIN_TOKEN="$TOKEN" "$LP" simulate --url "$URL" --poll bench --voters "$VOTERS" \
-  --connections "$CONNECTIONS" --rate "$RATE" --duration 20 >"$WORK/c.out" 2>"$WORK/c.err" &
-SIM_PID=$!
 # CPU per vote at this rate too (smaller batches than at full speed cost more per vote).
-until grep -q 'simulate: voting' "$WORK/c.err" || ! kill -0 "$SIM_PID" 2>/dev/null; do sleep 0.05; done
-t0="$(ticks "$BROKER_PID")"; s0="$(ticks "$SERVE_PID")"; g0="$(ticks "$SIM_PID" 2>/dev/null || echo 0)"
-g1="$g0"
-while kill -0 "$SIM_PID" 2>/dev/null; do g1="$(ticks "$SIM_PID" 2>/dev/null || echo "$g1")"; sleep 0.2; done
-wait "$SIM_PID" || { cat "$WORK/c.out" "$WORK/c.err" >&2; echo "bench: simulate failed" >&2; exit 1; }
-t1="$(ticks "$BROKER_PID")"; s1="$(ticks "$SERVE_PID")"
-cat "$WORK/c.out"
+measured_simulate c --rate "$RATE" --duration 20
 C_RATE="$(sed -n 's/^  votes\/s *//p' "$WORK/c.out")"
-C_SENT="$(sed -n 's/^  accepted *\([0-9]*\).*/\1/p' "$WORK/c.out")"
 C_ACK50="$(sed -n 's/^  ack latency ms: p50 \([0-9.]*\).*/\1/p' "$WORK/c.out")"
 C_ACK="$(sed -n 's/^  ack latency ms: .*p99 \([0-9.]*\).*/\1/p' "$WORK/c.out")"
 C_SCREEN50="$(sed -n 's/^  vote-to-screen ms: p50 \([0-9.]*\).*/\1/p' "$WORK/c.out")"
 C_SCREEN="$(sed -n 's/^  vote-to-screen ms: .*p99 \([0-9.]*\).*/\1/p' "$WORK/c.out")"
-C_CPU_BROKER="$(cpu_us $((t1 - t0)) "$C_SENT")"
-C_CPU_SERVE="$(cpu_us $((s1 - s0)) "$C_SENT")"
-C_CPU_GEN="$(cpu_us $((g1 - g0)) "$C_SENT")"
+C_CPU_BROKER="$CPU_BROKER" C_CPU_SERVE="$CPU_SERVE" C_CPU_GEN="$CPU_GEN"
 
 say "(d) memory: $STREAMS open SSE streams on a server that has seen $VOTERS voters"
 "$LP" bench sse --url "$URL" --streams "$STREAMS" --seconds 40 >"$WORK/d.out" 2>/dev/null &
@@ -251,7 +249,7 @@ livepoll benchmark — $(nproc) cores, $(date -u +%Y-%m-%d), bundled $ENGINE_TIT
   (a) raw producer baseline           $A_RATE records/s
   (a2) raw, capped in flight          $A2_RATE records/s with $CONNECTIONS in flight, broker CPU $A2_BROKER µs per record
   (b) HTTP votes end to end           $B_RATE votes/s over ${DURATION}s ($B_SENT accepted)  ratio (b)/(a) = $(ratio "$B_RATE" "$A_RATE"), (b)/(a2) = $(ratio "$B_RATE" "$A2_RATE")
-      CPU per vote                    broker $CPU_BROKER µs, serve $CPU_SERVE µs, load generator $CPU_GEN µs
+      CPU per vote                    broker $B_CPU_BROKER µs, serve $B_CPU_SERVE µs, load generator $B_CPU_GEN µs
       (2 cores give 2,000,000 µs of CPU per second: that sum bounds (b))
   (c) at a fixed rate                 $RATE votes/s asked, achieved $C_RATE votes/s, ack p99 $C_ACK ms, vote-to-screen p99 $C_SCREEN ms
       medians                         ack p50 $C_ACK50 ms, vote-to-screen p50 $C_SCREEN50 ms

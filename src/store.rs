@@ -464,28 +464,8 @@ mod tests {
     fn a_batch_applies_once_even_if_delivered_again() {
         let dir = tempfile::tempdir().unwrap();
         let store = TallyStore::open(&dir.path().join("t.redb")).unwrap();
-        let def = PollDef {
-            id: None,
-            question: "Q".into(),
-            kind: Kind::Single,
-            options: vec!["a".into(), "b".into()],
-            max_choices: None,
-            scale: None,
-            visibility: Visibility::Always,
-            duration_secs: None,
-            labels: None,
-            correct: None,
-            points: None,
-        };
         let batch = vec![
-            poll_rec(
-                0,
-                PollEvent::Created {
-                    id: "p".into(),
-                    def,
-                    after: None,
-                },
-            ),
+            created("p"),
             vote_rec(0, "v1", 0),
             vote_rec(1, "v2", 1),
             vote_rec(2, "v1", 1),
