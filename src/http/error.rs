@@ -6,66 +6,51 @@ use warp::http::StatusCode;
 use warp::reply::Reply;
 use warp::{Rejection, reject};
 
+use crate::service::ServiceError;
+
 /// Seconds a client should wait before retrying after a 503.
 pub const RETRY_AFTER_SECS: u64 = 2;
 
+/// Why a request was refused: what only HTTP knows (who is asking, from which page), or what
+/// the service layer said.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("{0}")]
-    BadRequest(String),
     #[error("{0}")]
     Unauthorized(String),
     /// A state-changing request that another web page made a browser send (see `origin.rs`).
     #[error("{0}")]
     Forbidden(String),
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("{0}")]
-    AlreadyAnswered(String),
-    #[error("too many votes from this voter; slow down")]
-    RateLimited,
-    #[error("{0}")]
-    TooMany(String),
-    #[error("{0}")]
-    Unavailable(String),
-    #[error("internal error: {0}")]
-    Internal(String),
+    #[error(transparent)]
+    Service(#[from] ServiceError),
 }
 
 impl reject::Reject for ApiError {}
 
-impl From<crate::service::ServiceError> for ApiError {
-    fn from(e: crate::service::ServiceError) -> Self {
-        use crate::service::ServiceError as S;
-        match e {
-            S::BadRequest(m) => ApiError::BadRequest(m),
-            S::NotFound(m) => ApiError::NotFound(m),
-            S::Conflict(m) => ApiError::Conflict(m),
-            S::AlreadyAnswered(m) => ApiError::AlreadyAnswered(m),
-            S::RateLimited => ApiError::RateLimited,
-            S::TooMany(m) => ApiError::TooMany(m),
-            S::Unavailable(m) => ApiError::Unavailable(m),
-            S::Internal(m) => ApiError::Internal(m),
-        }
-    }
-}
-
 impl ApiError {
+    /// A 400 saying what is wrong with the request.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::Service(ServiceError::BadRequest(message.into()))
+    }
+
+    /// A 500.
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        ApiError::Service(ServiceError::internal(e))
+    }
+
     fn status_and_code(&self) -> (StatusCode, &'static str) {
+        use ServiceError as S;
         match self {
-            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
-            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-            ApiError::AlreadyAnswered(_) => (StatusCode::CONFLICT, "already_answered"),
-            ApiError::RateLimited | ApiError::TooMany(_) => {
-                (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
-            }
-            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            ApiError::Service(e) => match e {
+                S::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+                S::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+                S::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+                S::AlreadyAnswered(_) => (StatusCode::CONFLICT, "already_answered"),
+                S::RateLimited | S::TooMany(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+                S::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+                S::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            },
         }
     }
 }

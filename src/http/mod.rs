@@ -152,19 +152,19 @@ pub fn json_body<T: serde::de::DeserializeOwned + Send>()
             let bytes = match tokio::time::timeout(BODY_READ_TIMEOUT, read_body(body)).await {
                 Ok(Ok(bytes)) => bytes,
                 Ok(Err(e)) => {
-                    return Err(warp::reject::custom(ApiError::BadRequest(format!(
+                    return Err(warp::reject::custom(ApiError::bad_request(format!(
                         "the request body ended before its Content-Length: {e}"
                     ))));
                 }
                 Err(_) => {
-                    return Err(warp::reject::custom(ApiError::BadRequest(format!(
+                    return Err(warp::reject::custom(ApiError::bad_request(format!(
                         "the request body did not arrive within {} s",
                         BODY_READ_TIMEOUT.as_secs()
                     ))));
                 }
             };
             serde_json::from_slice::<T>(&bytes).map_err(|e| {
-                warp::reject::custom(ApiError::BadRequest(format!("invalid JSON body: {e}")))
+                warp::reject::custom(ApiError::bad_request(format!("invalid JSON body: {e}")))
             })
         })
 }

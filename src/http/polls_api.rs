@@ -95,7 +95,7 @@ pub(super) fn view(
     admin: bool,
     voter: Option<&str>,
 ) -> Result<serde_json::Value, ApiError> {
-    let internal = |e: &dyn std::fmt::Display| ApiError::Internal(e.to_string());
+    let internal = |e: &dyn std::fmt::Display| ApiError::internal(e);
     let ballot = match voter {
         Some(v) => state
             .store
@@ -188,7 +188,7 @@ async fn action(id: String, action: Action, state: AppState) -> Result<Response,
 
 fn report(state: &AppState, id: &str) -> Result<export::Report, ApiError> {
     let p = service::live(state, id)?;
-    export::Report::build(&state.store, &p).map_err(|e| ApiError::Internal(e.to_string()))
+    export::Report::build(&state.store, &p).map_err(ApiError::internal)
 }
 
 async fn results_csv(id: String, state: AppState) -> Result<Response, warp::Rejection> {

@@ -47,9 +47,8 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .and(json_body())
         .and_then(|state: AppState, body: ScreenBody| async move {
             if body.poll.is_none() && body.view.is_none() {
-                return Err(ApiError::BadRequest(
-                    "give {\"poll\": ID or null} or {\"view\": \"poll\"|\"qa\"|\"leaderboard\"}"
-                        .into(),
+                return Err(ApiError::bad_request(
+                    "give {\"poll\": ID or null} or {\"view\": \"poll\"|\"qa\"|\"leaderboard\"}",
                 )
                 .into());
             }

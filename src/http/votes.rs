@@ -74,7 +74,7 @@ fn session_body() -> impl Filter<Extract = (CodeBody,), Error = warp::Rejection>
     warp::header::optional::<u64>("content-length")
         .and(warp::body::stream())
         .and_then(|len: Option<u64>, body| async move {
-            let bad = |m: String| warp::reject::custom(ApiError::BadRequest(m));
+            let bad = |m: String| warp::reject::custom(ApiError::bad_request(m));
             if len.is_some_and(|l| l > super::MAX_BODY) {
                 return Err(bad(format!("the body is over {} bytes", super::MAX_BODY)));
             }
