@@ -37,6 +37,12 @@ impl ApiError {
         ApiError::Service(ServiceError::internal(e))
     }
 
+    /// The JSON error response for this error.
+    pub fn reply(&self) -> warp::reply::Response {
+        let (status, code) = self.status_and_code();
+        error_reply(status, code, &self.to_string())
+    }
+
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         use ServiceError as S;
         match self {
@@ -67,6 +73,33 @@ pub fn error_reply(status: StatusCode, code: &str, message: &str) -> warp::reply
     res
 }
 
+/// 413: a body over [`super::MAX_BODY`].
+pub fn too_large() -> warp::reply::Response {
+    error_reply(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_large",
+        "request body over 16 KiB",
+    )
+}
+
+/// 411: a request that must say how long its body is.
+pub fn length_required() -> warp::reply::Response {
+    error_reply(
+        StatusCode::LENGTH_REQUIRED,
+        "length_required",
+        "send a Content-Length",
+    )
+}
+
+/// 405: the path exists, but not for this method.
+pub fn method_not_allowed() -> warp::reply::Response {
+    error_reply(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed",
+    )
+}
+
 /// Maps every rejection to a JSON error.
 ///
 /// A request rejected by several routes carries all their rejections; the one that says most
@@ -74,8 +107,7 @@ pub fn error_reply(status: StatusCode, code: &str, message: &str) -> warp::reply
 /// request itself, then 405 (another method would match), then 404.
 pub async fn recover(err: Rejection) -> Result<warp::reply::Response, Infallible> {
     if let Some(e) = err.find::<ApiError>() {
-        let (status, code) = e.status_and_code();
-        return Ok(error_reply(status, code, &e.to_string()));
+        return Ok(e.reply());
     }
     let (status, code, message) = if err.is_not_found() {
         (
@@ -86,11 +118,7 @@ pub async fn recover(err: Rejection) -> Result<warp::reply::Response, Infallible
     } else if let Some(e) = err.find::<reject::InvalidQuery>() {
         (StatusCode::BAD_REQUEST, "bad_request", e.to_string())
     } else if err.find::<reject::PayloadTooLarge>().is_some() {
-        (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            "request body over 16 KiB".to_string(),
-        )
+        return Ok(too_large());
     } else if let Some(e) = err.find::<warp::filters::body::BodyDeserializeError>() {
         (
             StatusCode::BAD_REQUEST,
@@ -98,11 +126,7 @@ pub async fn recover(err: Rejection) -> Result<warp::reply::Response, Infallible
             format!("malformed JSON body: {e}"),
         )
     } else if err.find::<reject::LengthRequired>().is_some() {
-        (
-            StatusCode::LENGTH_REQUIRED,
-            "length_required",
-            "send a Content-Length".to_string(),
-        )
+        return Ok(length_required());
     } else if err.find::<reject::UnsupportedMediaType>().is_some() {
         (
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -116,11 +140,7 @@ pub async fn recover(err: Rejection) -> Result<warp::reply::Response, Infallible
     } else if let Some(e) = err.find::<reject::MissingCookie>() {
         (StatusCode::BAD_REQUEST, "bad_request", e.to_string())
     } else if err.find::<reject::MethodNotAllowed>().is_some() {
-        (
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "method not allowed".to_string(),
-        )
+        return Ok(method_not_allowed());
     } else {
         tracing::warn!("unhandled rejection: {err:?}");
         (

@@ -12,6 +12,7 @@ pub mod server;
 mod votes;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BufMut;
@@ -91,17 +92,38 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// The raw voter token from the header or the cookie, if any.
 fn voter_token() -> impl Filter<Extract = (Option<String>,), Error = warp::Rejection> + Clone {
-    warp::header::headers_cloned().and_then(|h: HeaderMap| async move {
-        let token = h
-            .get("x-livepoll-voter")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-            .or_else(|| cookie(&h, VOTER_COOKIE));
-        Ok::<_, warp::Rejection>(token)
-    })
+    warp::header::headers_cloned()
+        .and_then(|h: HeaderMap| async move { Ok::<_, warp::Rejection>(voter_token_in(&h)) })
 }
 
-/// The client's address (the TCP peer), set by [`server`] on every request.
+/// The raw voter token in `headers`: `X-Livepoll-Voter`, else the voter cookie.
+fn voter_token_in(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("x-livepoll-voter")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| cookie(headers, VOTER_COOKIE))
+}
+
+/// The verified voter id in `headers`; 401 if the token is missing, malformed or forged.
+fn voter_in(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
+    verified_voter(state, voter_token_in(headers))
+}
+
+fn verified_voter(state: &AppState, token: Option<String>) -> Result<String, ApiError> {
+    let Some(t) = token else {
+        return Err(ApiError::Unauthorized(
+            "no voter token: POST /api/session first".into(),
+        ));
+    };
+    match state.keys.verify_voter(&t) {
+        Some(id) => Ok(id.to_string()),
+        None => Err(ApiError::Unauthorized("invalid voter token".into())),
+    }
+}
+
+/// The client's address (the TCP peer, or the forwarded client), set by [`server`] on every
+/// request it hands to warp.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub SocketAddr);
 
@@ -128,17 +150,7 @@ pub fn voter(state: AppState) -> impl Filter<Extract = (String,), Error = warp::
     with_state(state)
         .and(voter_token())
         .and_then(|state: AppState, t: Option<String>| async move {
-            let Some(t) = t else {
-                return Err(warp::reject::custom(ApiError::Unauthorized(
-                    "no voter token: POST /api/session first".into(),
-                )));
-            };
-            match state.keys.verify_voter(&t) {
-                Some(id) => Ok(id.to_string()),
-                None => Err(warp::reject::custom(ApiError::Unauthorized(
-                    "invalid voter token".into(),
-                ))),
-            }
+            verified_voter(&state, t).map_err(warp::reject::custom)
         })
 }
 
@@ -149,24 +161,32 @@ pub fn json_body<T: serde::de::DeserializeOwned + Send>()
     warp::body::content_length_limit(MAX_BODY)
         .and(warp::body::stream())
         .and_then(|body| async move {
-            let bytes = match tokio::time::timeout(BODY_READ_TIMEOUT, read_body(body)).await {
-                Ok(Ok(bytes)) => bytes,
-                Ok(Err(e)) => {
-                    return Err(warp::reject::custom(ApiError::bad_request(format!(
-                        "the request body ended before its Content-Length: {e}"
-                    ))));
-                }
-                Err(_) => {
-                    return Err(warp::reject::custom(ApiError::bad_request(format!(
-                        "the request body did not arrive within {} s",
-                        BODY_READ_TIMEOUT.as_secs()
-                    ))));
-                }
-            };
-            serde_json::from_slice::<T>(&bytes).map_err(|e| {
-                warp::reject::custom(ApiError::bad_request(format!("invalid JSON body: {e}")))
-            })
+            let read = tokio::time::timeout(BODY_READ_TIMEOUT, read_body(body)).await;
+            parse_body(read).map_err(warp::reject::custom)
         })
+}
+
+/// The JSON value in a body read within [`BODY_READ_TIMEOUT`] (the `Err(Elapsed)` if not), or
+/// the 400 that says what was wrong with it.
+fn parse_body<T: serde::de::DeserializeOwned, E: std::fmt::Display>(
+    read: Result<Result<impl AsRef<[u8]>, E>, tokio::time::error::Elapsed>,
+) -> Result<T, ApiError> {
+    let bytes = match read {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(e)) => {
+            return Err(ApiError::bad_request(format!(
+                "the request body ended before its Content-Length: {e}"
+            )));
+        }
+        Err(_) => {
+            return Err(ApiError::bad_request(format!(
+                "the request body did not arrive within {} s",
+                BODY_READ_TIMEOUT.as_secs()
+            )));
+        }
+    };
+    serde_json::from_slice::<T>(bytes.as_ref())
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }
 
 async fn read_body<B: bytes::Buf>(
@@ -196,10 +216,38 @@ pub fn accepted_reply() -> Response {
     res
 }
 
+/// Every route of the server: votes, nearly every request at a session's peak, straight from
+/// hyper ([`Routes::vote`]); everything else through warp's filters ([`Routes::warp`]).
+pub struct Routes {
+    state: AppState,
+    public: Option<origin::Authority>,
+    warp: BoxedFilter<(Response,)>,
+}
+
+impl Routes {
+    /// The poll id if `req` is for `/api/polls/{id}/votes`: answer it with [`Routes::vote`].
+    pub fn vote_target(req: &hyper::Request<hyper::body::Incoming>) -> Option<String> {
+        votes::vote_target(req).map(str::to_string)
+    }
+
+    /// Answers a request for `/api/polls/{poll}/votes`.
+    pub async fn vote(
+        self: Arc<Self>,
+        poll: String,
+        req: hyper::Request<hyper::body::Incoming>,
+    ) -> Response {
+        common_headers(votes::vote(&self.state, self.public.as_ref(), poll, req).await)
+    }
+
+    /// Every other route.
+    pub fn warp(&self) -> BoxedFilter<(Response,)> {
+        self.warp.clone()
+    }
+}
+
 /// Every route of the server.
-pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
+pub fn routes(state: AppState) -> Arc<Routes> {
     let guard = origin::same_origin(&state.public_url);
-    // Votes first: they are most of the requests, and every route tried before costs a vote.
     let api = votes::routes(state.clone())
         .or(polls_api::routes(state.clone()))
         .unify()
@@ -211,14 +259,19 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .unify()
         .or(events::routes(state.clone()))
         .unify()
-        .or(pages::routes(state))
+        .or(pages::routes(state.clone()))
         .unify();
-    guard
+    let warp = guard
         .and(api)
         .recover(error::recover)
         .unify()
         .map(|r| -> Response { common_headers(warp::Reply::into_response(r)) })
-        .boxed()
+        .boxed();
+    Arc::new(Routes {
+        public: origin::parse_origin(&state.public_url),
+        state,
+        warp,
+    })
 }
 
 /// Headers every response carries; API answers (JSON, CSV) are never stored by caches.

@@ -33,9 +33,13 @@ pub fn same_origin(
 }
 
 /// `(scheme, host, port)` with the host lower-cased and the port made explicit.
-type Authority = (String, String, u16);
+pub(super) type Authority = (String, String, u16);
 
-fn check(method: &Method, h: &HeaderMap, public: Option<&Authority>) -> Result<(), String> {
+pub(super) fn check(
+    method: &Method,
+    h: &HeaderMap,
+    public: Option<&Authority>,
+) -> Result<(), String> {
     if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
         return Ok(());
     }
@@ -87,7 +91,7 @@ fn is_json(ct: &[u8]) -> bool {
 }
 
 /// `scheme://host[:port]` (a URL's path is ignored); `None` for `null` or anything else.
-fn parse_origin(url: &str) -> Option<Authority> {
+pub(super) fn parse_origin(url: &str) -> Option<Authority> {
     let (scheme, rest) = url.split_once("://")?;
     let scheme = scheme.to_ascii_lowercase();
     if scheme != "http" && scheme != "https" {

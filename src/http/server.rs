@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use futures::future::Either;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -32,10 +33,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use warp::filters::BoxedFilter;
 use warp::reply::Response;
 
-use super::ClientAddr;
+use super::{ClientAddr, Routes};
 use crate::cluster::{IpNet, forwarded_client};
 
 /// Connection limits; [`ConnLimits::default`] is what `serve` uses.
@@ -66,7 +66,7 @@ impl Default for ConnLimits {
 /// up to `shutdown_grace` (SSE streams end on `stop` by themselves) and closes the rest.
 pub async fn serve(
     listener: TcpListener,
-    routes: BoxedFilter<(Response,)>,
+    routes: Arc<Routes>,
     limits: ConnLimits,
     stop: CancellationToken,
 ) {
@@ -128,7 +128,7 @@ async fn connection(
     peer: SocketAddr,
     _slot: Slot,
     proxied: Option<Arc<Clients>>,
-    routes: BoxedFilter<(Response,)>,
+    routes: Arc<Routes>,
     limits: Arc<ConnLimits>,
     stop: CancellationToken,
 ) {
@@ -138,7 +138,7 @@ async fn connection(
         inner: stream,
         activity: activity.clone(),
     });
-    let warp_svc = TowerToHyperService::new(warp::service(routes));
+    let warp_svc = TowerToHyperService::new(warp::service(routes.warp()));
     let marks = activity.clone();
     let limits2 = limits.clone();
     let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
@@ -155,18 +155,24 @@ async fn connection(
             client = forwarded_client(peer, &limits2.trusted_proxies, &xff);
             admitted = clients.admit(client.ip(), limits2.max_per_client).map(Some);
         }
-        req.extensions_mut().insert(ClientAddr(client));
         if req.uri().path() == "/api/events" {
             marks.streaming.store(true, Ordering::Relaxed);
         }
-        let answer = admitted
-            .is_some()
-            .then(|| hyper::service::Service::call(&warp_svc, req));
+        let answer = admitted.is_some().then(|| match Routes::vote_target(&req) {
+            Some(poll) => Either::Left(routes.clone().vote(poll, req)),
+            None => {
+                req.extensions_mut().insert(ClientAddr(client));
+                Either::Right(hyper::service::Service::call(&warp_svc, req))
+            }
+        });
         async move {
             let (Some(place), Some(answer)) = (admitted, answer) else {
                 return Ok(too_many_requests().map(|body| Held::new(body, None)));
             };
-            let res = answer.await?;
+            let res = match answer {
+                Either::Left(vote) => vote.await,
+                Either::Right(other) => other.await?,
+            };
             Ok::<_, std::convert::Infallible>(res.map(|body| Held::new(body, place)))
         }
     });

@@ -127,3 +127,64 @@ async fn odd_authorization_headers_are_refused_with_401() {
     let res = app.admin_post(&close, None).await;
     assert_eq!(res.status(), StatusCode::OK);
 }
+
+/// Votes are served outside warp's routes (a fast path): they must still answer like every
+/// other route, and record nothing when refused.
+#[tokio::test]
+async fn the_vote_route_answers_other_methods_missing_lengths_and_cookies_like_every_route() {
+    let app = spawn_app().await;
+    let id = app.open_poll(single(2)).await;
+    let voter = app.session().await;
+    let votes = format!("/api/polls/{id}/votes");
+
+    // Another method on the vote path: 405, not 404.
+    let res = app.client.get(app.url(&votes)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "method_not_allowed", "{body}");
+
+    // A chunked body without a Content-Length: 411.
+    let chunked = format!(
+        "POST {votes} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n\
+         x-livepoll-voter: {voter}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n\
+         c\r\n{{\"choice\":0}}\r\n0\r\n\r\n"
+    );
+    let (status, body) = raw(&app, chunked.as_bytes(), false).await;
+    assert_eq!(
+        (status, &body["error"]),
+        (411, &json!("length_required")),
+        "{body}"
+    );
+
+    // A declared length over the limit is refused before the body is read.
+    let big = request(
+        "POST",
+        &votes,
+        format!("x-livepoll-voter: {voter}\r\n").as_bytes(),
+        b"",
+        1 << 20,
+    );
+    let (status, body) = raw(&app, &big, true).await;
+    assert_eq!(
+        (status, &body["error"]),
+        (413, &json!("too_large")),
+        "{body}"
+    );
+
+    // The phone page's way: the voter cookie, not the header. The answer carries the headers
+    // every answer carries.
+    let res = app
+        .client
+        .post(app.url(&votes))
+        .header("content-type", "application/json")
+        .header("cookie", format!("livepoll_voter={voter}"))
+        .body(r#"{"choice":1}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+    let r = app.wait_results(&id, |r| r["voters"] == 1).await;
+    assert_eq!(r["counts"], json!([0, 1]), "only the cookie vote counted");
+}
