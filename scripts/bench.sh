@@ -15,7 +15,7 @@
 #
 # Environment: BENCH_DURATION (30), BENCH_VOTERS (100000), BENCH_RATE (10000),
 # BENCH_STREAMS (5000), BENCH_REBUILD (1000000), BENCH_CONNECTIONS (512),
-# BENCH_PARTITIONS (6, livepoll's default for the votes topic),
+# BENCH_PARTITIONS (3, livepoll's default for the votes topic),
 # BENCH_BROKER (tansu; the bundled broker, as LIVEPOLL_BROKER for scripts/kafka.sh; --broker wins),
 # BENCH_BINARY (a livepoll binary to measure instead of building target/release/livepoll, e.g.
 # an older build kept to compare with in the same session).
@@ -59,7 +59,7 @@ RATE="${BENCH_RATE:-10000}"
 STREAMS="${BENCH_STREAMS:-5000}"
 REBUILD="${BENCH_REBUILD:-1000000}"
 CONNECTIONS="${BENCH_CONNECTIONS:-512}"
-PARTITIONS="${BENCH_PARTITIONS:-6}"
+PARTITIONS="${BENCH_PARTITIONS:-3}"
 TOKEN="bench-admin-token"
 
 say() { printf '\nbench: %s\n' "$*" >&2; }

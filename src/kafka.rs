@@ -286,7 +286,7 @@ impl VoteProducer {
     }
 }
 
-/// Creates the topics if they are missing (6 partitions for votes by default, 1 for polls).
+/// Creates the topics if they are missing (3 partitions for votes by default, 1 for polls).
 pub async fn ensure_topics(
     brokers: &str,
     topics: &Topics,
