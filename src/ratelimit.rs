@@ -6,12 +6,22 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 const SHARDS: usize = 16;
+/// A shard is pruned once it holds this many keys, and then whenever it has doubled since.
+const PRUNE_FROM: usize = 4096;
+
+/// One shard: each key's tokens and when they were counted.
+#[derive(Default)]
+struct Shard {
+    buckets: HashMap<String, (f64, Instant)>,
+    /// Prune when `buckets` grows to this.
+    prune_at: usize,
+}
 
 /// Allows `burst` requests at once and `per_sec` sustained, per key.
 pub struct RateLimiter {
     burst: f64,
     per_sec: f64,
-    shards: Vec<Mutex<HashMap<String, (f64, Instant)>>>,
+    shards: Vec<Mutex<Shard>>,
 }
 
 impl RateLimiter {
@@ -19,7 +29,7 @@ impl RateLimiter {
         RateLimiter {
             burst: burst as f64,
             per_sec: per_sec as f64,
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
         }
     }
 
@@ -45,19 +55,24 @@ impl RateLimiter {
             .bytes()
             .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize))
             % SHARDS;
-        let mut map = self.shards[shard].lock().expect("limiter lock");
-        if map.len() > 200_000 {
-            // Forget voters whose buckets are full again: they are indistinguishable from new ones.
+        let mut shard = self.shards[shard].lock().expect("limiter lock");
+        // Forget keys whose buckets are full again: they are indistinguishable from new ones.
+        // Done at sizes that double each time, so the work per call stays constant on average
+        // and the memory follows the keys active now, not every key ever seen (every voter of a
+        // long event is one).
+        if shard.buckets.len() >= shard.prune_at.max(PRUNE_FROM) {
             let (burst, rate) = (self.burst, self.per_sec);
-            map.retain(|_, (tokens, at)| {
+            shard.buckets.retain(|_, (tokens, at)| {
                 *tokens + now.duration_since(*at).as_secs_f64() * rate < burst
             });
+            shard.prune_at = 2 * shard.buckets.len();
         }
-        // Look up before inserting: a known key (the common case) costs no allocation.
-        if !map.contains_key(key) {
-            map.insert(key.to_string(), (self.burst, now));
-        }
-        let (tokens, at) = map.get_mut(key).expect("inserted above");
+        let map = &mut shard.buckets;
+        // One lookup for a key seen before (nearly every call); the key is copied only when new.
+        let (tokens, at) = match map.get_mut(key) {
+            Some(entry) => entry,
+            None => map.entry(key.to_string()).or_insert((self.burst, now)),
+        };
         *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.per_sec).min(self.burst);
         *at = now;
         if *tokens >= 1.0 {
@@ -87,6 +102,40 @@ mod tests {
         assert!(l.allow_at("b", t).is_ok(), "other voters are not affected");
         assert!(l.allow_at("a", t + Duration::from_millis(500)).is_ok());
         assert!(l.allow_at("a", t + Duration::from_millis(500)).is_err());
+    }
+
+    #[test]
+    fn keys_whose_buckets_refilled_are_dropped_as_the_map_grows() {
+        let held = |l: &RateLimiter| -> usize {
+            l.shards
+                .iter()
+                .map(|s| s.lock().unwrap().buckets.len())
+                .sum()
+        };
+        let l = RateLimiter::new(2, 10);
+        let t = Instant::now();
+        let keys = 4 * SHARDS * PRUNE_FROM;
+        for i in 0..keys {
+            assert!(l.allow_at(&format!("voter{i}"), t).is_ok());
+        }
+        assert_eq!(held(&l), keys, "keys still being limited are all kept");
+        // A second later every bucket has refilled: new keys push the old ones out.
+        let later = t + Duration::from_secs(1);
+        for i in 0..keys {
+            assert!(l.allow_at(&format!("later{i}"), later).is_ok());
+        }
+        assert!(held(&l) < keys * 3 / 2, "{} keys held", held(&l));
+        // A key whose bucket is still empty survives a prune.
+        let busy = RateLimiter::new(1, 1);
+        assert!(busy.allow_at("busy", t).is_ok());
+        for i in 0..2 * SHARDS * PRUNE_FROM {
+            let _ = busy.allow_at(&format!("k{i}"), t + Duration::from_millis(500));
+        }
+        assert!(
+            busy.allow_at("busy", t + Duration::from_millis(500))
+                .is_err(),
+            "its half-empty bucket was kept"
+        );
     }
 
     #[test]
