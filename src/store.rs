@@ -436,7 +436,7 @@ impl TallyStore {
 mod tests {
     use super::*;
     use crate::domain::events::PollEvent;
-    use crate::domain::poll::{Kind, PollDef, Visibility};
+    use crate::domain::poll::PollDef;
 
     fn poll_rec(offset: i64, event: PollEvent) -> Consumed {
         Consumed {
@@ -492,19 +492,7 @@ mod tests {
     }
 
     fn created(id: &str) -> Consumed {
-        let def = PollDef {
-            id: None,
-            question: "Q".into(),
-            kind: Kind::Single,
-            options: vec!["a".into(), "b".into()],
-            max_choices: None,
-            scale: None,
-            visibility: Visibility::Always,
-            duration_secs: None,
-            labels: None,
-            correct: None,
-            points: None,
-        };
+        let def = PollDef::for_test();
         poll_rec(
             0,
             PollEvent::Created {

@@ -102,17 +102,8 @@ mod tests {
 
     fn poll(visibility: Visibility, state: State) -> PollRecord {
         let def = PollDef {
-            id: None,
-            question: "Q".into(),
-            kind: Kind::Single,
-            options: vec!["a".into(), "b".into()],
-            max_choices: None,
-            scale: None,
             visibility,
-            duration_secs: None,
-            labels: None,
-            correct: None,
-            points: None,
+            ..PollDef::for_test()
         };
         let mut p = PollRecord::new("p".into(), 0, def, 0);
         p.state = state;

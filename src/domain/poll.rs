@@ -435,16 +435,16 @@ impl PollRecord {
     }
 }
 
+/// A single-choice poll "Q" with options "a" and "b", shown always, every optional field unset:
+/// the fixture tests change with struct update syntax.
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn def(kind: Kind) -> PollDef {
+impl PollDef {
+    pub(crate) fn for_test() -> Self {
         PollDef {
             id: None,
-            question: " Q? ".into(),
-            kind,
-            options: vec!["a".into(), "b".into(), "c".into()],
+            question: "Q".into(),
+            kind: Kind::Single,
+            options: vec!["a".into(), "b".into()],
             max_choices: None,
             scale: None,
             visibility: Visibility::Always,
@@ -452,6 +452,20 @@ mod tests {
             labels: None,
             correct: None,
             points: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn def(kind: Kind) -> PollDef {
+        PollDef {
+            question: " Q? ".into(),
+            kind,
+            options: vec!["a".into(), "b".into(), "c".into()],
+            ..PollDef::for_test()
         }
     }
 

@@ -195,7 +195,7 @@ impl Polls {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::poll::{Kind, PollDef, Visibility};
+    use crate::domain::poll::PollDef;
 
     fn env(at: u64, event: PollEvent) -> PollEnvelope {
         PollEnvelope { v: 1, at, event }
@@ -203,17 +203,8 @@ mod tests {
 
     fn def(duration: Option<u64>) -> PollDef {
         PollDef {
-            id: None,
-            question: "Q".into(),
-            kind: Kind::Single,
-            options: vec!["a".into(), "b".into()],
-            max_choices: None,
-            scale: None,
-            visibility: Visibility::Always,
             duration_secs: duration,
-            labels: None,
-            correct: None,
-            points: None,
+            ..PollDef::for_test()
         }
     }
 

@@ -176,21 +176,13 @@ impl Results {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::poll::Visibility;
 
     fn def(kind: Kind, options: usize, scale: Option<u8>) -> PollDef {
         PollDef {
-            id: None,
-            question: "Q".into(),
             kind,
             options: (0..options).map(|i| i.to_string()).collect(),
-            max_choices: None,
             scale,
-            visibility: Visibility::Always,
-            duration_secs: None,
-            labels: None,
-            correct: None,
-            points: None,
+            ..PollDef::for_test()
         }
     }
 
