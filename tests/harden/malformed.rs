@@ -22,6 +22,12 @@ fn request(method: &str, path: &str, headers: &[u8], body: &[u8], length: usize)
     r
 }
 
+/// The answer is `status` with JSON error `code`.
+#[track_caller]
+fn expect_error(status: u16, body: &Value, want: u16, code: &str) {
+    assert_eq!((status, &body["error"]), (want, &json!(code)), "{body}");
+}
+
 #[tokio::test]
 async fn a_body_cut_short_is_a_400_and_records_nothing() {
     let app = spawn_app().await;
@@ -34,11 +40,7 @@ async fn a_body_cut_short_is_a_400_and_records_nothing() {
     // The client sends less than its Content-Length, then closes its write side.
     let cut = request("POST", &votes, voter_h.as_bytes(), br#"{"choice":"#, 40);
     let (status, body) = raw(&app, &cut, true).await;
-    assert_eq!(
-        (status, &body["error"]),
-        (400, &json!("bad_request")),
-        "{body}"
-    );
+    expect_error(status, &body, 400, "bad_request");
     let cut = request(
         "POST",
         "/api/polls",
@@ -47,11 +49,7 @@ async fn a_body_cut_short_is_a_400_and_records_nothing() {
         200,
     );
     let (status, body) = raw(&app, &cut, true).await;
-    assert_eq!(
-        (status, &body["error"]),
-        (400, &json!("bad_request")),
-        "{body}"
-    );
+    expect_error(status, &body, 400, "bad_request");
 
     // The client sends part of the body and then nothing: 400 once the body timeout passes.
     let mut s = TcpStream::connect(host_port(&app)).await.unwrap();
@@ -59,11 +57,7 @@ async fn a_body_cut_short_is_a_400_and_records_nothing() {
         .await
         .unwrap();
     let (status, body) = read_answer(&mut s, Duration::from_secs(30)).await;
-    assert_eq!(
-        (status, &body["error"]),
-        (400, &json!("bad_request")),
-        "{body}"
-    );
+    expect_error(status, &body, 400, "bad_request");
     assert!(
         body["message"].as_str().unwrap().contains("did not arrive"),
         "{body}"
@@ -150,11 +144,7 @@ async fn the_vote_route_answers_other_methods_missing_lengths_and_cookies_like_e
          c\r\n{{\"choice\":0}}\r\n0\r\n\r\n"
     );
     let (status, body) = raw(&app, chunked.as_bytes(), false).await;
-    assert_eq!(
-        (status, &body["error"]),
-        (411, &json!("length_required")),
-        "{body}"
-    );
+    expect_error(status, &body, 411, "length_required");
 
     // A declared length over the limit is refused before the body is read.
     let big = request(
@@ -165,11 +155,7 @@ async fn the_vote_route_answers_other_methods_missing_lengths_and_cookies_like_e
         1 << 20,
     );
     let (status, body) = raw(&app, &big, true).await;
-    assert_eq!(
-        (status, &body["error"]),
-        (413, &json!("too_large")),
-        "{body}"
-    );
+    expect_error(status, &body, 413, "too_large");
 
     // The phone page's way: the voter cookie, not the header. The answer carries the headers
     // every answer carries.
