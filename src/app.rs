@@ -20,6 +20,7 @@ use crate::health::Health;
 use crate::http::server::ConnLimits;
 use crate::kafka::{Topics, VoteProducer, ensure_topics_replicated};
 use crate::live::Live;
+use crate::packer::VotePacker;
 use crate::ratelimit::RateLimiter;
 use crate::state::{AppState, Inner};
 use crate::timer;
@@ -178,6 +179,7 @@ impl Application {
             keys: keys.clone(),
             store: store.clone(),
             producer: producer.clone(),
+            packer: VotePacker::new(producer.clone(), &topics.votes, handles.vote_partitions),
             topics: topics.clone(),
             consumer: handles.clone(),
             live: live.clone(),

@@ -55,11 +55,13 @@ pub struct ConsumerHandles {
     pub polls_applied: watch::Receiver<u64>,
     /// False while the consumer cannot apply records.
     pub healthy: Arc<AtomicBool>,
-    /// Vote records applied so far: the sum of the next offsets of every votes partition.
+    /// Ballots and names applied from the votes topic so far (a pack counts as its ballots).
     pub votes_applied: Arc<AtomicU64>,
     /// Records in the topics not yet applied, measured every [`WATCH_INTERVAL`].
     pub lag: Arc<Lag>,
     pub qa: QaHandles,
+    /// Partitions of the votes topic when the consumer started.
+    pub vote_partitions: i32,
 }
 
 pub struct TallyConsumer {
@@ -162,7 +164,9 @@ impl TallyConsumer {
             .filter(|((topic, _), _)| *topic == topics.votes)
             .map(|((_, partition), next)| (*partition, *next))
             .collect();
-        let votes_applied = Arc::new(AtomicU64::new(vote_positions.values().sum()));
+        let votes_applied = Arc::new(AtomicU64::new(
+            store.votes_applied(vote_positions.values().sum())?,
+        ));
         let lag = Arc::new(Lag::default());
         let handles = ConsumerHandles {
             polls,
@@ -171,6 +175,7 @@ impl TallyConsumer {
             votes_applied: votes_applied.clone(),
             lag: lag.clone(),
             qa: qa_handles.clone(),
+            vote_partitions: partitions,
         };
         Ok((
             TallyConsumer {
@@ -308,9 +313,10 @@ impl TallyConsumer {
                             positions.insert(*partition, *next);
                         }
                     }
-                    self.votes_applied
-                        .store(positions.values().sum(), Ordering::Relaxed);
                     drop(positions);
+                    if let Some(n) = outcome.votes_applied {
+                        self.votes_applied.store(n, Ordering::Relaxed);
+                    }
                     self.qa.committed(outcome.qa, &outcome.offsets, &self.live);
                     self.live.mark(new_polls, outcome.tallied);
                     return;

@@ -61,11 +61,14 @@ pub fn producer_config(brokers: &str) -> ClientConfig {
         .set("enable.idempotence", "false")
         .set("max.in.flight.requests.per.connection", "1")
         .set("acks", "all")
-        // Measured at a steady 10,000 votes/s on the bundled broker (2026-11-22): 3–5 ms gave
-        // the lowest ack p99 (29–31 ms against 34–46 ms at 1 ms) and the least broker CPU per
-        // vote; 10 ms raised the median. Two requests in flight raised the peak rate by a tenth
-        // but not the steady-rate latency, and one keeps a retried batch in order (above).
-        .set("linger.ms", "5")
+        // Ballots are packed before they get here (crate::packer): a partition's next record
+        // waits for its previous one's acknowledgement, which is most of what linger did. At a
+        // steady 10,000 votes/s on the bundled broker (2026-11-22, packs), 2 ms gave ack p50
+        // 6 ms / p99 17 ms against 10–11 / 19–23 ms at 5 ms, for more broker CPU per vote
+        // (43 against 28–34 µs); 1 ms cost still more CPU for no better p99. At full speed 2
+        // and 5 ms were alike (27,000–29,000 votes/s). One request in flight keeps a retried
+        // batch in order (above).
+        .set("linger.ms", "2")
         .set("batch.num.messages", "10000")
         .set("queue.buffering.max.messages", "1000000")
         .set(
@@ -149,11 +152,29 @@ impl VoteProducer {
         key: &str,
         payload: &[u8],
     ) -> Result<(i32, i64), KafkaFailure> {
+        self.send_to(topic, None, Some(key), payload).await
+    }
+
+    /// [`send`](Self::send) to a given partition (else the one the key hashes to), with or
+    /// without a key.
+    pub async fn send_to(
+        &self,
+        topic: &str,
+        partition: Option<i32>,
+        key: Option<&str>,
+        payload: &[u8],
+    ) -> Result<(i32, i64), KafkaFailure> {
         let Current {
             producer,
             generation,
         } = self.current();
-        let record = FutureRecord::to(topic).key(key).payload(payload);
+        let mut record = FutureRecord::<str, [u8]>::to(topic).payload(payload);
+        if let Some(key) = key {
+            record = record.key(key);
+        }
+        if let Some(partition) = partition {
+            record = record.partition(partition);
+        }
         let result = producer
             .send(record, Timeout::After(DELIVERY_TIMEOUT))
             .await;

@@ -17,6 +17,7 @@ pub mod health;
 pub mod http;
 pub mod kafka;
 pub mod live;
+pub mod packer;
 pub mod qr;
 pub mod ratelimit;
 pub mod service;

@@ -9,6 +9,7 @@ use crate::consumer::ConsumerHandles;
 use crate::health::Health;
 use crate::kafka::{Topics, VoteProducer};
 use crate::live::Live;
+use crate::packer::VotePacker;
 use crate::ratelimit::RateLimiter;
 use crate::store::{Polls, TallyStore};
 
@@ -16,6 +17,8 @@ pub struct Inner {
     pub keys: Keys,
     pub store: Arc<TallyStore>,
     pub producer: VoteProducer,
+    /// Ballots to the votes topic, packed per partition (names and commands use `producer`).
+    pub packer: VotePacker,
     pub topics: Topics,
     pub consumer: ConsumerHandles,
     pub live: Live,

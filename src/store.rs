@@ -84,6 +84,8 @@ pub struct Consumed {
 pub enum Event {
     Poll(PollEnvelope),
     Vote(VoteEvent),
+    /// Several ballots in one record ([`crate::packer`]), applied in order.
+    Votes(Vec<VoteEvent>),
     /// A voter's display name (from the votes topic).
     Name(NameEvent),
     Qa(QaEnvelope),
@@ -95,6 +97,7 @@ impl From<VoterRecord> for Event {
     fn from(r: VoterRecord) -> Self {
         match r {
             VoterRecord::Vote(v) => Event::Vote(v),
+            VoterRecord::Votes(v) => Event::Votes(v),
             VoterRecord::Name(n) => Event::Name(n),
         }
     }
@@ -111,6 +114,79 @@ pub struct BatchOutcome {
     pub tallied: HashSet<String>,
     /// Next offsets per (topic, partition) after this batch.
     pub offsets: Vec<(Arc<str>, i32, u64)>,
+    /// Ballots and names applied from the votes topic so far, this batch included (a pack
+    /// counts as its ballots); `None` if this batch applied none.
+    pub votes_applied: Option<u64>,
+}
+
+/// The [`META`] key of the count in [`BatchOutcome::votes_applied`] (u64, little-endian).
+const VOTES_APPLIED: &str = "votes_applied";
+
+/// The ballot and tally tables inside one batch's write transaction, and the tallies the
+/// batch has loaded (each written back once, at the end).
+struct Votes<'txn, 'o> {
+    ballots: redb::Table<'txn, (&'static str, u64, u32, &'static str), &'static [u8]>,
+    tallies: redb::Table<'txn, (&'static str, u64, u32), &'static [u8]>,
+    loaded: HashMap<(String, u64, u32), Tally>,
+    tallied: &'o mut HashSet<String>,
+    /// Ballots and names applied in this batch.
+    applied: u64,
+}
+
+impl Votes<'_, '_> {
+    /// A voter's ballot replaces their previous one in the round; a quiz answer is final
+    /// (the voter's first one in the log counts, and is scored).
+    fn apply(&mut self, v: &VoteEvent, quiz: &mut quiz::QuizTables) -> Result<(), StoreError> {
+        self.applied += 1;
+        let bkey = (v.poll.as_str(), v.uid, v.round, v.voter.as_str());
+        if v.quiz.is_some() && self.ballots.get(bkey)?.is_some() {
+            return Ok(());
+        }
+        if let Some(stamp) = &v.quiz {
+            quiz.answer(v, stamp)?;
+        }
+        let bytes = serde_json::to_vec(&v.ballot).expect("ballot serialises");
+        let previous = self
+            .ballots
+            .insert(bkey, bytes.as_slice())?
+            .map(|g| decode::<Ballot>("ballot", g.value()))
+            .transpose()?;
+        let tally = match self.loaded.entry((v.poll.clone(), v.uid, v.round)) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let loaded = self
+                    .tallies
+                    .get((v.poll.as_str(), v.uid, v.round))?
+                    .map(|g| decode("tally", g.value()))
+                    .transpose()?
+                    .unwrap_or_default();
+                e.insert(loaded)
+            }
+        };
+        tally.replace(previous.as_ref(), &v.ballot);
+        if !self.tallied.contains(&v.poll) {
+            self.tallied.insert(v.poll.clone());
+        }
+        Ok(())
+    }
+
+    fn write_tallies(mut self) -> Result<(), StoreError> {
+        for ((poll, uid, round), tally) in &self.loaded {
+            let bytes = serde_json::to_vec(tally).expect("tally serialises");
+            self.tallies
+                .insert((poll.as_str(), *uid, *round), bytes.as_slice())?;
+        }
+        Ok(())
+    }
+}
+
+/// The count of [`VOTES_APPLIED`], 0 if never written.
+fn read_count(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<u64, StoreError> {
+    Ok(meta
+        .get(VOTES_APPLIED)?
+        .and_then(|g| <[u8; 8]>::try_from(g.value()).ok())
+        .map(u64::from_le_bytes)
+        .unwrap_or(0))
 }
 
 /// How long a batch of votes may stay in a non-durable commit: the next batch after this
@@ -255,6 +331,24 @@ impl TallyStore {
         Ok(out)
     }
 
+    /// Ballots and names applied from the votes topic so far ([`BatchOutcome::votes_applied`]).
+    /// A database written before packs has no count: it then starts from `records`, the
+    /// records it consumed from the votes topic (each one ballot or name then).
+    pub fn votes_applied(&self, records: u64) -> Result<u64, StoreError> {
+        let tx = self.db.begin_write()?;
+        let n = {
+            let mut meta = tx.open_table(META)?;
+            if meta.get(VOTES_APPLIED)?.is_some() {
+                read_count(&meta)?
+            } else {
+                meta.insert(VOTES_APPLIED, records.to_le_bytes().as_slice())?;
+                records
+            }
+        };
+        tx.commit()?;
+        Ok(n)
+    }
+
     /// Applies a batch of consumed records and their offsets in one write transaction.
     /// Records at offsets already consumed are skipped, so re-delivery is harmless.
     pub fn apply_batch(
@@ -267,7 +361,9 @@ impl TallyStore {
         // Poll and Q&A changes (rare, made by people) are committed durably at once; votes
         // at least every DURABLE_EVERY.
         let mut last_durable = self.last_durable.lock().expect("durability lock");
-        let only_votes = batch.iter().all(|r| matches!(r.event, Event::Vote(_)));
+        let only_votes = batch
+            .iter()
+            .all(|r| matches!(r.event, Event::Vote(_) | Event::Votes(_)));
         let durable = !only_votes || last_durable.elapsed() >= DURABLE_EVERY;
         if !durable {
             tx.set_durability(redb::Durability::None)
@@ -278,13 +374,17 @@ impl TallyStore {
         let mut new_qa: Option<Qa> = None;
         let mut qa_changes = QaChanges::default();
         let mut changed_polls: HashSet<String> = HashSet::new();
-        let mut tallies: HashMap<(String, u64, u32), Tally> = HashMap::new();
         {
             let mut offsets = tx.open_table(OFFSETS)?;
-            let mut ballots = tx.open_table(BALLOTS)?;
-            let mut tally_table = tx.open_table(TALLIES)?;
             let mut quiz = quiz::QuizTables::open(&tx)?;
             let mut next: HashMap<(Arc<str>, i32), u64> = HashMap::new();
+            let mut votes = Votes {
+                ballots: tx.open_table(BALLOTS)?,
+                tallies: tx.open_table(TALLIES)?,
+                loaded: HashMap::new(),
+                tallied: &mut outcome.tallied,
+                applied: 0,
+            };
             for rec in batch {
                 let key = (rec.topic.clone(), rec.partition);
                 let expected = match next.get(&key) {
@@ -301,7 +401,10 @@ impl TallyStore {
                 next.insert(key, offset + 1);
                 match &rec.event {
                     Event::Malformed => {}
-                    Event::Name(n) => quiz.name(n)?,
+                    Event::Name(n) => {
+                        quiz.name(n)?;
+                        votes.applied += 1;
+                    }
                     Event::Qa(env) => {
                         let state = new_qa.get_or_insert_with(|| qa.clone());
                         state.apply(env, &mut qa_changes);
@@ -310,40 +413,22 @@ impl TallyStore {
                         let state = new_polls.get_or_insert_with(|| polls.clone());
                         changed_polls.extend(state.apply(env, offset));
                     }
-                    Event::Vote(v) => {
-                        let bkey = (v.poll.as_str(), v.uid, v.round, v.voter.as_str());
-                        // A quiz answer is final: the voter's first one in the log counts.
-                        if v.quiz.is_some() && ballots.get(bkey)?.is_some() {
-                            continue;
+                    Event::Vote(v) => votes.apply(v, &mut quiz)?,
+                    Event::Votes(pack) => {
+                        for v in pack {
+                            votes.apply(v, &mut quiz)?;
                         }
-                        if let Some(stamp) = &v.quiz {
-                            quiz.answer(v, stamp)?;
-                        }
-                        let bytes = serde_json::to_vec(&v.ballot).expect("ballot serialises");
-                        let previous = ballots
-                            .insert(bkey, bytes.as_slice())?
-                            .map(|g| decode::<Ballot>("ballot", g.value()))
-                            .transpose()?;
-                        let tkey = (v.poll.clone(), v.uid, v.round);
-                        let tally = match tallies.entry(tkey) {
-                            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                            std::collections::hash_map::Entry::Vacant(e) => {
-                                let loaded = tally_table
-                                    .get((v.poll.as_str(), v.uid, v.round))?
-                                    .map(|g| decode("tally", g.value()))
-                                    .transpose()?
-                                    .unwrap_or_default();
-                                e.insert(loaded)
-                            }
-                        };
-                        tally.replace(previous.as_ref(), &v.ballot);
-                        outcome.tallied.insert(v.poll.clone());
                     }
                 }
             }
-            for ((poll, uid, round), tally) in &tallies {
-                let bytes = serde_json::to_vec(tally).expect("tally serialises");
-                tally_table.insert((poll.as_str(), *uid, *round), bytes.as_slice())?;
+            let applied = votes.applied;
+            votes.write_tallies()?;
+            if applied > 0 {
+                let mut meta = tx.open_table(META)?;
+                let before = read_count(&meta)?;
+                let total = before + applied;
+                meta.insert(VOTES_APPLIED, total.to_le_bytes().as_slice())?;
+                outcome.votes_applied = Some(total);
             }
             for ((topic, partition), n) in next {
                 offsets.insert((&*topic, partition), n)?;
@@ -489,6 +574,62 @@ mod tests {
             Some(Ballot::Choices(vec![1]))
         );
         assert!(store.load_polls().unwrap().live("p").is_some());
+    }
+
+    /// A pack is its ballots in order at one offset: a ballot it replaces counts once, it
+    /// applies once however often it is delivered, and each ballot and name counts as applied.
+    #[test]
+    fn a_pack_applies_its_ballots_in_order_once_and_counts_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TallyStore::open(&dir.path().join("t.redb")).unwrap();
+        assert_eq!(
+            store.votes_applied(7).unwrap(),
+            7,
+            "a database from before packs"
+        );
+        let ballot =
+            |offset: i64, voter: &str, choice: u16| match vote_rec(offset, voter, choice).event {
+                Event::Vote(v) => v,
+                _ => unreachable!(),
+            };
+        let pack = Consumed {
+            topic: "votes".into(),
+            partition: 2,
+            offset: 1,
+            event: Event::Votes(vec![
+                ballot(1, "v1", 0),
+                ballot(1, "v2", 1),
+                ballot(1, "v1", 1),
+            ]),
+        };
+        let name = Consumed {
+            topic: "votes".into(),
+            partition: 2,
+            offset: 2,
+            event: Event::Name(NameEvent {
+                v: 1,
+                at: 1,
+                voter: "v2".into(),
+                name: "Ada".into(),
+            }),
+        };
+        let batch = vec![created("p"), vote_rec(0, "v3", 0), pack, name];
+        let out = store
+            .apply_batch(&Polls::default(), &Qa::default(), &batch)
+            .unwrap();
+        assert_eq!(out.votes_applied, Some(7 + 5));
+        let again = store
+            .apply_batch(&out.polls.unwrap(), &Qa::default(), &batch)
+            .unwrap();
+        assert_eq!(again.votes_applied, None, "nothing new");
+        let t = store.tally("p", 0, 1).unwrap();
+        assert_eq!((t.voters, t.counts.clone()), (3, vec![1, 2]));
+        assert_eq!(
+            store.ballot("p", 0, 1, "v1").unwrap(),
+            Some(Ballot::Choices(vec![1]))
+        );
+        assert_eq!(store.offsets().unwrap()[&("votes".to_string(), 2)], 3);
+        assert_eq!(store.votes_applied(0).unwrap(), 12, "kept");
     }
 
     fn created(id: &str) -> Consumed {

@@ -124,6 +124,16 @@ async fn produce_every_record(app: &TestApp) {
     ] {
         assert_eq!(app.vote(&voter, poll, body).await, 202);
     }
+    // Ballots arriving together travel as one pack record.
+    let voters = futures::future::join_all((0..200).map(|_| app.session())).await;
+    let statuses = futures::future::join_all(
+        voters
+            .iter()
+            .enumerate()
+            .map(|(i, v)| app.vote(v, &a, json!({"choice": i % 2}))),
+    )
+    .await;
+    assert!(statuses.iter().all(|s| *s == 202), "{statuses:?}");
     admin(
         app,
         M::PATCH,
@@ -225,6 +235,7 @@ async fn every_record_in_every_topic_matches_its_documented_schema() {
     let poll_event = schema("poll-event.schema.json");
     let vote = schema("vote.schema.json");
     let name = schema("voter-name.schema.json");
+    let pack = schema("vote-pack.schema.json");
     let qa_event = schema("qa-event.schema.json");
     let (brokers, prefix) = (app.brokers.clone(), app.prefix.clone());
     let topics = tokio::task::spawn_blocking(move || {
@@ -240,6 +251,7 @@ async fn every_record_in_every_topic_matches_its_documented_schema() {
             let (validator, kind) = match (*topic, value["type"].as_str()) {
                 ("polls", Some(t)) => (&poll_event, t.to_string()),
                 ("votes", Some("name")) => (&name, "name".to_string()),
+                ("votes", Some("votes")) => (&pack, "pack".to_string()),
                 ("votes", None) if value.get("quiz").is_some() => (&vote, "quiz ballot".into()),
                 ("votes", None) => (
                     &vote,
@@ -263,6 +275,15 @@ async fn every_record_in_every_topic_matches_its_documented_schema() {
                     "{topic} key {key:?}: {e} at {} in {value}",
                     e.instance_path()
                 ));
+            }
+            // A pack's elements are ballot records.
+            for ballot in value["votes"].as_array().into_iter().flatten() {
+                for e in vote.iter_errors(ballot) {
+                    problems.push(format!(
+                        "{topic} pack: {e} at {} in {ballot}",
+                        e.instance_path()
+                    ));
+                }
             }
         }
     }
@@ -295,6 +316,7 @@ async fn every_record_in_every_topic_matches_its_documented_schema() {
         "ballot text",
         "quiz ballot",
         "name",
+        "pack",
     ];
     let qa = [
         "settings",

@@ -32,7 +32,7 @@ async fn votes_from_many_voters_are_tallied_exactly() {
     );
     let r = app.wait_results(&id, |r| r["voters"] == 300).await;
     assert_eq!(r["counts"], json!(expected));
-    // /healthz reports the consumer's position: one record per vote, in this test's own topic.
+    // /healthz counts the ballots applied (packed or not), in this test's own topic.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let health: Value = app.get("/healthz").await;

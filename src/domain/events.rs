@@ -150,11 +150,36 @@ pub struct NameEvent {
     pub name: String,
 }
 
-/// A record in `livepoll.votes`: a ballot, or (with `"type": "name"`) a display name.
+/// A record in `livepoll.votes`: a ballot, a pack of ballots (`"type": "votes"`, see
+/// [`encode_pack`]), or (with `"type": "name"`) a display name.
 #[derive(Debug, Clone, PartialEq)]
 pub enum VoterRecord {
     Vote(VoteEvent),
+    /// Ballots sent together in one record, in the order they were accepted.
+    Votes(Vec<VoteEvent>),
     Name(NameEvent),
+}
+
+/// The `"type"` of a pack record in `livepoll.votes`.
+pub const PACK_TYPE: &str = "votes";
+
+/// One record carrying several ballots: `{"v":1,"type":"votes","votes":[BALLOT,…]}`, each
+/// element exactly what a single-ballot record's value is. `votes` are already-serialised
+/// [`VoteEvent`]s, so a pack costs one copy of each, not a second serialisation.
+pub fn encode_pack<'a>(votes: impl ExactSizeIterator<Item = &'a [u8]> + Clone) -> Vec<u8> {
+    const HEAD: &[u8] = br#"{"v":1,"type":"votes","votes":["#;
+    let commas = votes.len().saturating_sub(1);
+    let len = HEAD.len() + votes.clone().map(<[u8]>::len).sum::<usize>() + commas + 2;
+    let mut out = Vec::with_capacity(len);
+    out.extend_from_slice(HEAD);
+    for (i, v) in votes.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(v);
+    }
+    out.extend_from_slice(b"]}");
+    out
 }
 
 impl VoterRecord {
@@ -165,8 +190,15 @@ impl VoterRecord {
             #[serde(rename = "type")]
             kind: Option<String>,
         }
+        #[derive(Deserialize)]
+        struct Pack {
+            votes: Vec<VoteEvent>,
+        }
         match serde_json::from_slice::<Probe>(bytes)?.kind.as_deref() {
             Some("name") => serde_json::from_slice(bytes).map(VoterRecord::Name),
+            Some(PACK_TYPE) => {
+                serde_json::from_slice::<Pack>(bytes).map(|p| VoterRecord::Votes(p.votes))
+            }
             Some(other) => Err(serde::de::Error::custom(format!(
                 "unknown votes record type {other:?}"
             ))),
@@ -235,5 +267,31 @@ mod tests {
             serde_json::from_str::<PollEnvelope>(reset).unwrap().event,
             PollEvent::LeaderboardReset { epoch: 0 }
         );
+    }
+
+    #[test]
+    fn a_pack_is_ballot_records_side_by_side_and_decodes_to_them_in_order() {
+        let a =
+            br#"{"v":1,"at":5,"poll":"p","uid":0,"round":1,"voter":"a","ballot":{"choices":[1]}}"#;
+        let b = br#"{"v":1,"at":6,"poll":"p","uid":0,"round":1,"voter":"b","ballot":{"text":"x, \"y\""}}"#;
+        let pack = encode_pack([&a[..], &b[..]].into_iter());
+        assert_eq!(pack.len(), pack.capacity(), "sized exactly");
+        let json: serde_json::Value = serde_json::from_slice(&pack).unwrap();
+        assert_eq!(
+            (json["v"].as_u64(), json["type"].as_str()),
+            (Some(1), Some(PACK_TYPE))
+        );
+        match VoterRecord::from_json(&pack).unwrap() {
+            VoterRecord::Votes(v) => {
+                let who: Vec<_> = v.iter().map(|v| (v.voter.as_str(), v.at)).collect();
+                assert_eq!(who, [("a", 5), ("b", 6)]);
+                assert_eq!(
+                    v[1].ballot,
+                    crate::domain::vote::Ballot::Text("x, \"y\"".into())
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(VoterRecord::from_json(br#"{"v":1,"type":"votes","votes":[{"v":1}]}"#).is_err());
     }
 }

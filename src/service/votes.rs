@@ -1,6 +1,7 @@
 //! Casting a vote: validate it against the poll as it is now, append it to `livepoll.votes`
-//! keyed by voter, and succeed only once Kafka acknowledged it (a vote that returns Ok is never
-//! lost; one that returns an error was not recorded).
+//! on its voter's partition (alone or in a pack, see [`crate::packer`]), and succeed only once
+//! Kafka acknowledged it (a vote that returns Ok is never lost; one that returns an error was
+//! not recorded).
 
 use super::ServiceError;
 use crate::domain::events::{SCHEMA_VERSION, VoteEvent};
@@ -67,15 +68,14 @@ pub async fn cast(
         quiz,
     };
     let payload = serde_json::to_vec(&event).expect("vote serialises");
-    state
-        .producer
-        .send(&state.topics.votes, &event.voter, &payload)
-        .await
-        .map_err(|e| {
-            if event.quiz.is_some() {
-                super::quiz::unsent(poll, &event.voter);
-            }
-            ServiceError::Unavailable(format!("{e}; the vote was not recorded"))
-        })?;
-    Ok(())
+    let is_quiz = event.quiz.is_some();
+    let voter = event.voter;
+    // The packer needs the voter (its lane, its key) and hands it back only by failing.
+    let result = state.packer.send(voter.clone(), payload).await;
+    result.map_err(|e| {
+        if is_quiz {
+            super::quiz::unsent(poll, &voter);
+        }
+        ServiceError::Unavailable(format!("{e}; the vote was not recorded"))
+    })
 }
