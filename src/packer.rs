@@ -144,4 +144,33 @@ mod tests {
             .collect();
         assert_eq!(spread.len(), 3);
     }
+
+    /// Ballots that queued behind a record that failed fail with it, at once: without that,
+    /// each would wait out a delivery timeout of its own before its 503.
+    #[tokio::test]
+    async fn ballots_queued_behind_a_failed_record_fail_with_it() {
+        use crate::kafka::DELIVERY_TIMEOUT;
+        let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let brokers = dead.local_addr().unwrap().to_string();
+        drop(dead);
+        let packer = VotePacker::new(VoteProducer::new(&brokers).unwrap(), "t.votes", 1);
+        let start = std::time::Instant::now();
+        let first = tokio::spawn({
+            let p = packer.clone();
+            async move { p.send("a".into(), b"{}".to_vec()).await }
+        });
+        // The lane has taken the first ballot and is waiting for its record's outcome.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let behind = futures::future::join_all(
+            ["b", "c"].map(|v| packer.send(v.to_string(), b"{}".to_vec())),
+        )
+        .await;
+        assert!(first.await.unwrap().is_err());
+        assert!(behind.iter().all(Result::is_err), "{behind:?}");
+        let took = start.elapsed();
+        assert!(
+            took < 2 * DELIVERY_TIMEOUT,
+            "the ballots behind waited for a second timeout: {took:?}"
+        );
+    }
 }
