@@ -70,7 +70,7 @@ pub async fn cast(
     let payload = serde_json::to_vec(&event).expect("vote serialises");
     let is_quiz = event.quiz.is_some();
     let voter = event.voter;
-    // The packer needs the voter (its lane, its key) and hands it back only by failing.
+    // The packer takes the voter (its lane, its key); a quiz answer that fails needs it again.
     let result = state.packer.send(voter.clone(), payload).await;
     result.map_err(|e| {
         if is_quiz {
