@@ -116,7 +116,10 @@ async fn lane(
                 producer.send_to(&topic, Some(partition), None, &pack).await
             }
         };
-        let result = result.map(|_| ()).map_err(|e| e.to_string());
+        // The reason alone: `send` wraps it again.
+        let result = result
+            .map(|_| ())
+            .map_err(|KafkaFailure::Unavailable(reason)| reason);
         if result.is_err() {
             while let Ok(p) = queue.try_recv() {
                 batch.push(p);
@@ -167,6 +170,8 @@ mod tests {
         .await;
         assert!(first.await.unwrap().is_err());
         assert!(behind.iter().all(Result::is_err), "{behind:?}");
+        let said = behind[0].as_ref().unwrap_err().to_string();
+        assert_eq!(said.matches("unavailable").count(), 1, "{said}");
         let took = start.elapsed();
         assert!(
             took < 2 * DELIVERY_TIMEOUT,
