@@ -608,13 +608,7 @@ async fn partitions_added_to_the_votes_topic_while_running_are_consumed() {
     args.vote_partitions = 1;
     let topic = format!("{}.votes", args.topic_prefix);
     let app = spawn_app_with(args).await;
-    let poll = app.open_poll(single(2)).await;
-    let voter = app.session().await;
-    assert_eq!(
-        app.vote(&voter, &poll, json!({"choice": 0})).await,
-        StatusCode::ACCEPTED
-    );
-    app.wait_results(&poll, |r| r["voters"] == 1).await;
+    let poll = app.open_poll_with_one_vote(0).await;
 
     let admin: AdminClient<_> = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", shared_broker().bootstrap())

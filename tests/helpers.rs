@@ -266,6 +266,19 @@ impl Api {
         id
     }
 
+    /// Opens a two-option poll, has one new voter vote `choice` (accepted) and waits until
+    /// that vote is counted; returns the poll's id.
+    pub async fn open_poll_with_one_vote(&self, choice: usize) -> String {
+        let id = self.open_poll(single(2)).await;
+        let voter = self.session().await;
+        assert_eq!(
+            self.vote(&voter, &id, json!({ "choice": choice })).await,
+            StatusCode::ACCEPTED
+        );
+        self.wait_results(&id, |r| r["voters"] == 1).await;
+        id
+    }
+
     /// Puts a poll on air (or takes the screen off air with `None`).
     pub async fn put_on_air(&self, poll: Option<&str>) {
         let res = self

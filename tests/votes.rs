@@ -327,13 +327,7 @@ async fn deleting_the_tally_database_rebuilds_identical_results_from_kafka() {
 #[tokio::test]
 async fn a_tally_database_from_another_log_is_refused_at_start() {
     let mut app = spawn_app().await;
-    let id = app.open_poll(single(2)).await;
-    let v = app.session().await;
-    assert_eq!(
-        app.vote(&v, &id, json!({"choice": 1})).await,
-        StatusCode::ACCEPTED
-    );
-    app.wait_results(&id, |r| r["voters"] == 1).await;
+    app.open_poll_with_one_vote(1).await;
     app.stop().await;
 
     // The same data dir and topics, on an empty log.
@@ -356,13 +350,7 @@ async fn a_tally_database_from_another_log_is_refused_at_start() {
     std::fs::remove_file(app.data_dir.join("tallies.redb")).unwrap();
     let args = serve_args(&other.bootstrap(), &app.data_dir, &app.prefix);
     let mut fresh = spawn_app_with(args).await;
-    let id2 = fresh.open_poll(single(2)).await;
-    let v = fresh.session().await;
-    assert_eq!(
-        fresh.vote(&v, &id2, json!({"choice": 0})).await,
-        StatusCode::ACCEPTED
-    );
-    fresh.wait_results(&id2, |r| r["voters"] == 1).await;
+    fresh.open_poll_with_one_vote(0).await;
     fresh.stop().await;
     other.broker.stop().ok();
 }
