@@ -335,6 +335,11 @@ impl TallyStore {
     /// A database written before packs has no count: it then starts from `records`, the
     /// records it consumed from the votes topic (each one ballot or name then).
     pub fn votes_applied(&self, records: u64) -> Result<u64, StoreError> {
+        let meta = self.db.begin_read()?.open_table(META)?;
+        if meta.get(VOTES_APPLIED)?.is_some() {
+            return read_count(&meta);
+        }
+        drop(meta);
         let tx = self.db.begin_write()?;
         let n = {
             let mut meta = tx.open_table(META)?;
