@@ -12,6 +12,7 @@ mod i18n;
 mod kafka_schema;
 mod polls;
 mod present;
+mod presenter;
 mod qa;
 mod qa_browser;
 mod quiz;

@@ -1,5 +1,5 @@
-//! Running a session through the API (CONTRACT.md "Presenting"): present, next/previous in
-//! agenda order, reorder, duplicate, reveal, text fixes, and how many have answered.
+//! Running a session through the API (docs/api.md "Presenting"): present, next/previous from
+//! the presenter's position, reorder, duplicate, reveal, text fixes, and how many have answered.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -79,30 +79,35 @@ async fn next_and_previous_present_the_agenda_in_the_order_the_organiser_set() {
     );
     assert_eq!(app.poll("a").await["state"], "draft");
 
-    // Next closes what was on air and presents the next one.
+    // Next takes what was on air off it: a timed poll pauses (docs/api.md "Presenting").
     assert_eq!(step(&app, "next").await, "a");
-    assert_eq!(app.poll("c").await["state"], "closed");
+    assert_eq!(app.poll("c").await["state"], "paused");
     assert_eq!(app.poll("a").await["state"], "open");
     assert_eq!(app.get::<Value>("/api/screen").await["poll"], "a");
 
-    // Previous shows the closed poll again with its results; it is not reopened.
+    // Previous goes back to what was shown before, and its time runs on.
     assert_eq!(step(&app, "previous").await, "c");
-    assert_eq!(app.poll("c").await["state"], "closed");
-    assert_eq!(app.poll("a").await["state"], "closed");
+    assert_eq!(app.poll("c").await["state"], "open");
+    assert_eq!(app.poll("a").await["state"], "paused");
+    assert_eq!(
+        step(&app, "previous").await,
+        "c",
+        "before the first: nothing changes"
+    );
 
-    assert_eq!(
-        step(&app, "previous").await,
-        Value::Null,
-        "before the first"
-    );
-    assert_eq!(
-        step(&app, "previous").await,
-        "b",
-        "from idle, Previous is the last"
-    );
+    // A closed poll is shown again with its results, not reopened.
+    let res = app.admin_post("/api/polls/a/close", None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(step(&app, "next").await, "a");
+    assert_eq!(app.poll("a").await["state"], "closed");
+    assert_eq!(app.poll("c").await["state"], "paused");
+    assert_eq!(step(&app, "next").await, "b");
     assert_eq!(app.poll("b").await["state"], "open");
-    assert_eq!(step(&app, "next").await, Value::Null, "past the last");
-    assert_eq!(app.poll("b").await["state"], "closed");
+    assert_eq!(
+        step(&app, "next").await,
+        "b",
+        "past the last: nothing changes"
+    );
 
     // Present one poll directly; an unknown one is 404 and changes nothing.
     let res = app.admin_post("/api/polls/a/present", None).await;

@@ -35,6 +35,9 @@ pub enum Visibility {
 pub enum State {
     Draft,
     Open,
+    /// A timed poll taken off the screen before its time was up: it takes no votes and keeps
+    /// its remaining time ([`PollRecord::remaining_ms`]) until it is presented again.
+    Paused,
     Closed,
 }
 
@@ -254,6 +257,10 @@ pub struct RoundInfo {
     pub started_at: u64,
     pub opened_at: Option<u64>,
     pub closed_at: Option<u64>,
+    /// The organiser discarded this round (a rehearsal, a false start): its ballots stay in the
+    /// log but leave results, exports and reports.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub discarded: bool,
 }
 
 /// A poll as the log has made it: definition plus lifecycle.
@@ -274,6 +281,10 @@ pub struct PollRecord {
     /// The organiser revealed this round's results to everyone, whatever the visibility.
     #[serde(default)]
     pub revealed: bool,
+    /// Time left on the timer of a poll that left the air before its time was up; it runs
+    /// again from there when the poll is presented.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remaining_ms: Option<u64>,
 }
 
 /// Why an admin command cannot be applied now (a 409).
@@ -295,15 +306,46 @@ impl PollRecord {
                 started_at: at,
                 opened_at: None,
                 closed_at: None,
+                discarded: false,
             }],
             deleted: false,
             revealed: false,
+            remaining_ms: None,
         }
     }
 
     /// True if the poll takes votes at `now` (open and not past its timer).
     pub fn accepts_votes(&self, now: u64) -> bool {
         self.state == State::Open && self.closes_at.is_none_or(|c| now < c)
+    }
+
+    /// Whether round `round` counts as played: it was closed with at least one ballot
+    /// (`voters` of that round) and not discarded. Next skips played polls.
+    pub fn played(&self, voters: impl Fn(u32) -> u64) -> bool {
+        self.rounds
+            .iter()
+            .any(|r| !r.discarded && r.closed_at.is_some() && voters(r.round) > 0)
+    }
+
+    /// Whether round `round` may be discarded: a past round of this poll.
+    pub fn check_discard(&self, round: u32) -> Result<(), Conflict> {
+        if round == self.round {
+            return Err(Conflict(format!(
+                "round {round} is the current round: reset the poll first (it starts round {}), then discard round {round}",
+                round + 1
+            )));
+        }
+        Ok(())
+    }
+
+    /// Marks a past round discarded (the current round cannot be).
+    pub fn discard(&mut self, round: u32) {
+        if self.check_discard(round).is_err() {
+            return;
+        }
+        if let Some(r) = self.rounds.iter_mut().find(|r| r.round == round) {
+            r.discarded = true;
+        }
     }
 
     pub fn check_open(&self) -> Result<(), Conflict> {
@@ -315,7 +357,7 @@ impl PollRecord {
 
     pub fn check_close(&self) -> Result<(), Conflict> {
         match self.state {
-            State::Open => Ok(()),
+            State::Open | State::Paused => Ok(()),
             State::Draft => Err(Conflict("poll is a draft: open it before closing".into())),
             State::Closed => Err(Conflict("poll is already closed".into())),
         }
@@ -345,10 +387,45 @@ impl PollRecord {
         }
     }
 
-    /// Starts the timer of an open poll that has a duration and no running timer.
+    /// Starts the timer of an open (or paused) poll that has a duration and no running timer:
+    /// from the time it had left if it was paused, else from its full duration.
     pub fn start_timer(&mut self, at: u64) {
+        if self.state == State::Paused {
+            self.state = State::Open;
+        }
         if self.state == State::Open && self.closes_at.is_none() {
-            self.closes_at = self.def.duration_secs.map(|d| at + d * 1000);
+            let full = self.def.duration_secs.map(|d| d * 1000);
+            self.closes_at = self.remaining_ms.take().or(full).map(|ms| at + ms);
+        }
+    }
+
+    /// The poll left the air: a running timer pauses with the time it has left (a timer that
+    /// has run out closes it, at its end time); an open poll without a running timer closes.
+    pub fn leave_air(&mut self, at: u64) {
+        if self.state != State::Open {
+            return;
+        }
+        match self.closes_at {
+            Some(end) if end > at => {
+                self.state = State::Paused;
+                self.remaining_ms = Some(end - at);
+                self.closes_at = None;
+            }
+            Some(end) => self.close(end),
+            None => self.close(at),
+        }
+    }
+
+    /// The poll goes on air: a draft opens; a paused poll, or an open one waiting for its timer,
+    /// runs it; a round that a reset started and nobody opened yet opens. A played round
+    /// (closed) is shown with its results.
+    pub fn go_on_air(&mut self, at: u64) {
+        let fresh_round = self.rounds.last().is_some_and(|r| r.opened_at.is_none());
+        match self.state {
+            State::Draft => self.open(at, true),
+            State::Closed if fresh_round => self.open(at, true),
+            State::Closed => {}
+            State::Open | State::Paused => self.start_timer(at),
         }
     }
 
@@ -358,13 +435,15 @@ impl PollRecord {
         }
         self.state = State::Closed;
         self.closes_at = None;
+        self.remaining_ms = None;
         if let Some(r) = self.rounds.last_mut() {
             r.closed_at = Some(at);
         }
     }
 
-    /// Starts a new, empty round; an open poll stays open (and its timer restarts if it is on
-    /// air). A reveal applies to one round only.
+    /// Starts a new, empty round with its full time. On air it opens now (and its timer runs);
+    /// off air an open poll stays open, and any other (but a draft) waits closed with a round
+    /// nobody opened yet, which opens when it is presented. A reveal applies to one round only.
     pub fn reset(&mut self, at: u64, on_air: bool) {
         if let Some(r) = self.rounds.last_mut()
             && r.closed_at.is_none()
@@ -374,18 +453,21 @@ impl PollRecord {
         }
         self.round += 1;
         self.revealed = false;
-        let open = self.state == State::Open;
+        self.remaining_ms = None;
+        self.closes_at = None;
+        let open = self.state == State::Open || (on_air && self.state != State::Draft);
+        if self.state == State::Paused || open {
+            self.state = if open { State::Open } else { State::Closed };
+        }
         self.rounds.push(RoundInfo {
             round: self.round,
             started_at: at,
             opened_at: open.then_some(at),
             closed_at: None,
+            discarded: false,
         });
-        if open {
-            self.closes_at = None;
-            if on_air {
-                self.start_timer(at);
-            }
+        if open && on_air {
+            self.start_timer(at);
         }
     }
 

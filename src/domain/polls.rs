@@ -8,7 +8,8 @@
 use std::collections::{HashMap, HashSet};
 
 use super::events::{PollEnvelope, PollEvent, ScreenView};
-use super::poll::{PollRecord, State};
+use super::poll::PollRecord;
+pub use super::presenter::Presenter;
 
 /// All polls (including deleted tombstones), the agenda order and what is on air.
 #[derive(Debug, Clone, Default)]
@@ -21,6 +22,8 @@ pub struct Polls {
     pub view: ScreenView,
     /// The quiz leaderboard in play: how many times it was reset.
     pub leaderboard_epoch: u32,
+    /// Where the presenter is in the agenda.
+    pub presenter: Presenter,
 }
 
 impl Polls {
@@ -90,19 +93,37 @@ impl Polls {
             }
             PollEvent::Screen { poll } => {
                 if poll.as_ref().is_none_or(|id| self.live(id).is_some()) {
+                    self.pause_leaving(poll.as_deref(), at, &mut changed);
                     self.screen = poll.clone();
                     self.view = ScreenView::Poll;
                     if let Some(id) = poll {
                         self.edit(id, &mut changed, |p| p.start_timer(at));
+                        self.remember(id);
                     }
                 }
             }
             PollEvent::Presented { poll } => self.present(poll.as_deref(), at, &mut changed),
-            PollEvent::Stepped { from, forward } => {
+            PollEvent::Stepped { from, forward, to } => {
                 if *from == self.screen {
-                    let target = self.step_target(from.as_deref(), *forward);
-                    self.present(target.as_deref(), at, &mut changed);
+                    match to {
+                        Some(to) => {
+                            let on_air = self.screen.is_some()
+                                && self.screen == self.presenter.cursor
+                                && self.presenter.shown.last() == self.screen.as_ref();
+                            if !*forward && on_air {
+                                self.presenter.shown.pop();
+                            }
+                            self.present(Some(to), at, &mut changed);
+                        }
+                        None => {
+                            let target = self.step_target(from.as_deref(), *forward);
+                            self.present(target.as_deref(), at, &mut changed);
+                        }
+                    }
                 }
+            }
+            PollEvent::Discarded { id, round } => {
+                self.edit(id, &mut changed, |p| p.discard(*round))
             }
             PollEvent::Agenda { order } => {
                 let mut seen = HashSet::new();
@@ -142,6 +163,10 @@ impl Polls {
                 }
             }),
             PollEvent::Deleted { id } => {
+                if self.live(id).is_some() && self.presenter.cursor.as_deref() == Some(id) {
+                    self.presenter.cursor = self.step_target(Some(id), false);
+                }
+                self.presenter.shown.retain(|s| s != id);
                 self.edit(id, &mut changed, |p| p.deleted = true);
                 self.order.retain(|o| o != id);
                 if self.screen.as_deref() == Some(id) {
@@ -163,8 +188,9 @@ impl Polls {
         }
     }
 
-    /// Present: close what was on air (if it is another poll and open), open a draft, start a
-    /// waiting timer, and put it on air. An unknown poll changes nothing.
+    /// Present: the poll that was on air (if another) leaves it (a running timer pauses, an
+    /// untimed open poll closes), the new one goes on air (see [`PollRecord::go_on_air`]) and
+    /// becomes the presenter's position. An unknown poll changes nothing.
     fn present(&mut self, poll: Option<&str>, at: u64, changed: &mut HashSet<String>) {
         if poll.is_some_and(|id| self.live(id).is_none()) {
             return;
@@ -172,30 +198,34 @@ impl Polls {
         if let Some(prev) = self.screen.clone()
             && Some(prev.as_str()) != poll
         {
-            self.edit(&prev, changed, |p| {
-                if p.state == State::Open {
-                    p.close(at);
-                }
-            });
+            self.edit(&prev, changed, |p| p.leave_air(at));
         }
         if let Some(id) = poll {
-            self.edit(id, changed, |p| {
-                if p.state == State::Draft {
-                    p.open(at, true);
-                } else {
-                    p.start_timer(at);
-                }
-            });
+            self.edit(id, changed, |p| p.go_on_air(at));
+            self.remember(id);
         }
         self.screen = poll.map(str::to_string);
         self.view = ScreenView::Poll;
+    }
+
+    /// A poll with a running timer that leaves the air for `next` pauses (nothing else changes).
+    fn pause_leaving(&mut self, next: Option<&str>, at: u64, changed: &mut HashSet<String>) {
+        if let Some(prev) = self.screen.clone()
+            && Some(prev.as_str()) != next
+        {
+            self.edit(&prev, changed, |p| {
+                if p.closes_at.is_some() {
+                    p.leave_air(at);
+                }
+            });
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::poll::PollDef;
+    use crate::domain::poll::{PollDef, State};
 
     fn env(at: u64, event: PollEvent) -> PollEnvelope {
         PollEnvelope { v: 1, at, event }
@@ -279,22 +309,26 @@ mod tests {
             4,
         );
         let (a, b) = (s.live("a").unwrap(), s.live("b").unwrap());
-        assert_eq!((a.state, b.state), (State::Closed, State::Open));
+        assert_eq!((a.state, b.state), (State::Paused, State::Open));
+        assert_eq!((a.remaining_ms, a.closes_at), (Some(27_000), None));
         assert_eq!(b.closes_at, Some(35_000));
         assert_eq!(s.screen.as_deref(), Some("b"));
         assert_eq!(changed, HashSet::from(["a".to_string(), "b".to_string()]));
+        // Back on air, a paused poll runs the time it had left.
+        let present = |s: &mut Polls, id: &str, at, off| {
+            let poll = Some(id.to_string());
+            s.apply(&env(at, PollEvent::Presented { poll }), off);
+        };
+        present(&mut s, "a", 6000, 5);
+        let (a, b) = (s.live("a").unwrap(), s.live("b").unwrap());
+        assert_eq!((a.state, a.closes_at), (State::Open, Some(33_000)));
+        assert_eq!((b.state, b.remaining_ms), (State::Paused, Some(29_000)));
         // A closed poll is shown again with its results, not reopened.
-        s.apply(
-            &env(
-                6000,
-                PollEvent::Presented {
-                    poll: Some("a".into()),
-                },
-            ),
-            5,
-        );
+        s.apply(&env(6500, PollEvent::Closed { id: "a".into() }), 6);
+        present(&mut s, "b", 7000, 7);
+        present(&mut s, "a", 8000, 8);
         assert_eq!(s.live("a").unwrap().state, State::Closed);
-        assert_eq!(s.live("b").unwrap().state, State::Closed);
+        assert_eq!(s.live("b").unwrap().state, State::Paused);
         // An unknown poll changes nothing.
         s.apply(
             &env(
@@ -313,7 +347,17 @@ mod tests {
         let mut s = agenda_of(&["a", "b", "c"]);
         let step = |s: &mut Polls, from: Option<&str>, forward, off| {
             let from = from.map(str::to_string);
-            s.apply(&env(10, PollEvent::Stepped { from, forward }), off);
+            s.apply(
+                &env(
+                    10,
+                    PollEvent::Stepped {
+                        from,
+                        forward,
+                        to: None,
+                    },
+                ),
+                off,
+            );
             s.screen.clone()
         };
         assert_eq!(step(&mut s, None, true, 3).as_deref(), Some("a"));
@@ -324,13 +368,13 @@ mod tests {
             "stale Next"
         );
         assert_eq!(step(&mut s, Some("b"), false, 6).as_deref(), Some("a"));
-        assert_eq!(s.live("b").unwrap().state, State::Closed);
+        assert_eq!(s.live("b").unwrap().state, State::Paused, "its timer ran");
         assert_eq!(
             step(&mut s, Some("a"), false, 7),
             None,
             "before the first: idle"
         );
-        assert_eq!(s.live("a").unwrap().state, State::Closed);
+        assert_eq!(s.live("a").unwrap().state, State::Paused);
         assert_eq!(step(&mut s, None, false, 8).as_deref(), Some("c"));
         assert_eq!(
             step(&mut s, Some("c"), true, 9),
