@@ -14,7 +14,7 @@ LP.ready.then(() => {
   let retryTimer = null;
   // A vote that could not reach the server (an outage): kept and sent again until the server
   // answers. A ballot replaces the voter's previous one, so sending it twice is harmless.
-  let pending = null; // {key, body}
+  let pending = null; // {key, body, offline, text}
   let connected = true;
   let title = "";
 
@@ -94,7 +94,7 @@ LP.ready.then(() => {
     render();
     const r = await LP.api("POST", `/api/polls/${encodeURIComponent(p.id)}/votes`, body).catch(() => ({ status: 0 }));
     sending = null;
-    const waited = pending && pending.key === k;
+    const waited = pending && pending.key === k && pending.offline;
     if (r.status !== 0 && r.status !== 503 && r.status !== 429) pending = null;
     if (r.status === 202) {
       mine[k] = sentBallot(body);
@@ -108,10 +108,12 @@ LP.ready.then(() => {
     } else if (r.status === 400) {
       flash = { key: k, text: friendly(p, r), cls: "bad" };
     } else if (r.status === 0 || r.status === 503) {
-      // No server (or no Kafka) now: keep the vote and send it when it answers again.
-      pending = { key: k, body };
+      // No server (or no Kafka) now: keep the vote and send it until it is taken.
+      const wait = Math.max(2, r.retryAfter || 0);
+      const offline = r.status === 0;
+      pending = { key: k, body, offline, text: offline ? LP.t("vote_waiting") : LP.t("busy_retry", { s: wait }) };
       flash = null;
-      retryTimer = setTimeout(() => send(body), 1000 * Math.max(2, r.retryAfter || 0));
+      retryTimer = setTimeout(() => send(body), 1000 * wait);
     } else if (r.status === 429) {
       const wait = Math.max(1, r.retryAfter || 2);
       flash = { key: k, text: LP.t("busy_retry", { s: wait }), cls: "warn" };
@@ -135,7 +137,7 @@ LP.ready.then(() => {
       if (p.state === "closed") return { text: current.length || mine[k] ? LP.t("closed_counted") : LP.t("closed"), cls: "muted" };
       return { text: LP.t("not_started"), cls: "muted" };
     }
-    if (pending && pending.key === k) return { text: LP.t("vote_waiting"), cls: "warn" };
+    if (pending && pending.key === k) return { text: pending.text, cls: "warn" };
     if (draft && draft.key === k) return { text: LP.t("not_sent"), cls: "warn" };
     if (flash && flash.key === k) return flash;
     if (mine[k]) return { text: LP.t("vote_kept"), cls: "ok" };

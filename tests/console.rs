@@ -593,7 +593,11 @@ async fn console_presents_through_the_agenda_reveals_and_a_phone_follows() {
     click(&b, "#next").await;
     wait_text(&b, "#air-question", "Second: hidden rating").await;
     wait_text(&phone, "#question", "Second: hidden rating").await;
-    assert_eq!(app.poll(&first).await["state"], "closed");
+    assert_eq!(
+        app.poll(&first).await["state"],
+        "paused",
+        "a timed poll keeps its time off air"
+    );
     assert_eq!(app.poll(&second).await["state"], "open");
     wait_true(
         &b,
@@ -612,13 +616,13 @@ async fn console_presents_through_the_agenda_reveals_and_a_phone_follows() {
     )
     .await;
 
-    // Previous goes back to the first one (closed, with its results).
+    // Previous goes back to the first one: its time runs on.
     click(&b, "#prev").await;
     wait_text(&b, "#air-question", "First: pick one").await;
-    wait_text(&b, "#air-state", "closed").await;
+    wait_text(&b, "#air-state", "open").await;
     wait_text(&phone, "#question", "First: pick one").await;
 
-    // Next, Next: the third; Close voting from the strip; Next past the end: nothing on air.
+    // Next, Next: the third; Close voting from the strip; at the end Next has nothing to do.
     click(&b, "#next").await;
     wait_text(&b, "#air-question", "Second: hidden rating").await;
     click(&b, "#next").await;
@@ -635,7 +639,13 @@ async fn console_presents_through_the_agenda_reveals_and_a_phone_follows() {
     assert_eq!(app.poll(&third).await["state"], "open");
     click(&b, "#air-close").await;
     wait_text(&b, "#air-state", "closed").await;
-    click(&b, "#next").await;
+    wait_true(
+        &b,
+        "Next disabled at the end",
+        "return document.getElementById('next').getAttribute('aria-disabled') === 'true';",
+    )
+    .await;
+    click(&b, "#air-off").await;
     wait_contains(&b, "#air-question", "Nothing on air").await;
     wait_true(
         &phone,

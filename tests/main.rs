@@ -13,6 +13,7 @@ mod kafka_schema;
 mod polls;
 mod present;
 mod presenter;
+mod presenter_browser;
 mod qa;
 mod qa_browser;
 mod quiz;
