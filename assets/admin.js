@@ -300,7 +300,7 @@
       on("results", onResults);
       on("screen", onScreen);
       on("stats", (s) => { $("joined").textContent = s.joined != null ? `· ${plural(s.joined, "attendee", "attendees")} joined` : ""; });
-      on("agenda", (a) => { if (a && Array.isArray(a.order)) { touch("order"); applyOrder(a.order); } });
+      on("agenda", (a) => { if (a && Array.isArray(a.order)) { touch("order"); applyOrder(a.order); loadNextSoon(); } });
       // The Q&A and Quiz panels listen through LP.on: they share this stream.
       LP._es = es;
       for (const [name, fns] of Object.entries(LP.listeners)) for (const fn of fns) on(name, fn);
@@ -562,6 +562,7 @@
     const r = await call("PUT", "/api/agenda", { order: newOrder }, status);
     if (!r) { applyOrder(before); return false; }
     if (r.data && Array.isArray(r.data.order)) applyOrder(r.data.order);
+    loadNextSoon();
     return true;
   }
   async function move(id, delta, status) {

@@ -301,12 +301,13 @@ async fn the_event_title_and_the_agenda_order_survive_a_rebuild_from_kafka() {
 async fn the_projector_view_switches_between_the_poll_qa_and_the_leaderboard() {
     let app = spawn_app().await;
     create(&app, "a", json!({})).await;
+    create(&app, "b", json!({})).await;
     app.admin_post("/api/polls/a/present", None).await;
     let res = put(&app, "/api/screen", json!({"view": "qa"})).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(
         res.json::<Value>().await.unwrap(),
-        json!({"poll": "a", "view": "qa"})
+        json!({"poll": "a", "view": "qa", "position": "a", "next": "b"})
     );
     for bad in [json!({}), json!({"view": "nope"}), json!({"poll": "zz"})] {
         let res = put(&app, "/api/screen", bad.clone()).await;
@@ -314,16 +315,16 @@ async fn the_projector_view_switches_between_the_poll_qa_and_the_leaderboard() {
     }
     assert_eq!(
         app.get::<Value>("/api/screen").await,
-        json!({"poll": "a", "view": "qa"}),
+        json!({"poll": "a", "view": "qa", "position": "a", "next": "b"}),
         "refused requests changed nothing"
     );
     put(&app, "/api/screen", json!({"view": "leaderboard"})).await;
     assert_eq!(app.get::<Value>("/api/screen").await["view"], "leaderboard");
     // Presenting (or Next) brings the poll view back.
-    assert_eq!(step(&app, "next").await, Value::Null);
+    assert_eq!(step(&app, "next").await, "b");
     assert_eq!(
         app.get::<Value>("/api/screen").await,
-        json!({"poll": null, "view": "poll"})
+        json!({"poll": "b", "view": "poll", "position": "b", "next": null})
     );
     // Taking off air is an explicit null.
     app.admin_post("/api/polls/a/present", None).await;
