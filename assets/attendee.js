@@ -192,8 +192,12 @@ LP.ready.then(() => {
           ? LP.t("chosen_full", { n, max: p.max_choices })
           : LP.t("choose_up_to", { n, max: p.max_choices }) }));
         const canSend = open && n > 0 && !!draft && draft.key === k;
-        form.append(LP.el("button", Object.assign({ class: "primary", type: "button", text: LP.t("send"), "data-i": "send",
-          onclick: () => canSend && send({ choices: draft.choices }) }, canSend ? {} : { disabled: "" })));
+        const sendButton = (where) => LP.el("button", Object.assign({ class: "primary", type: "button", text: LP.t("send"), "data-i": where,
+          onclick: () => canSend && send({ choices: draft.choices }) }, canSend ? {} : { disabled: "" }));
+        form.append(sendButton("send"));
+        // A long list gets a second Send above it: one is always near, and neither floats over
+        // an option (a pinned button covered the last one).
+        if (p.options.length > 5) form.prepend(sendButton("send-top"));
       }
     } else if (p.kind === "rating") {
       const row = LP.el("div", { class: `rating s${p.scale}`, role: "group", "aria-label": LP.t("rating_group", { n: p.scale }) });

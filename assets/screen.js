@@ -119,12 +119,12 @@ LP.ready.then(() => {
       let max = window.innerHeight * 0.075;
       for (let i = 0; i < 8; i++) {
         LP.fit($("question"), 14, max);
-        if (LP.fit(results, 10, window.innerHeight * 0.075) > 10.5 || !overflows() || max <= 14) break;
+        if (LP.fit(results, 10, window.innerHeight * 0.1) > 10.5 || !overflows() || max <= 14) break;
         max = Math.max(14, max * 0.75);
       }
       return;
     }
-    LP.fit(results, 10, window.innerHeight * 0.075);
+    LP.fit(results, 10, window.innerHeight * 0.1);
   }
 
   // A view other than the poll takes the stage; the QR code stays beside it.
