@@ -321,9 +321,9 @@
     $("air-hidden").textContent = p && hiddenFromAudience(p) ? "results hidden from the audience" : "";
     const n = nextPoll();
     const pos = n ? order.indexOf(n.id) + 1 : 0;
-    $("next-question").textContent = n ? `Next: ${pos}. ${n.question}` : order.length ? "End of the agenda: every poll after this one was played." : "No polls yet.";
+    $("next-question").textContent = n ? `Next: ${pos}. ${n.question}` : order.length ? "End of the agenda: Next shows the join screen." : "No polls yet.";
     $("next").textContent = p ? "Next ▸" : "Present next ▸";
-    setDisabled($("next"), !n);
+    setDisabled($("next"), !n && !p);
     setDisabled($("prev"), !order.length);
     const fallback = $("next");
     // Close, or reopen a poll that Next/Previous closed by mistake.

@@ -56,11 +56,13 @@ LP.ready.then(() => {
       LP.clockOffset = info.data.now - Date.now();
       admin = !!info.data.admin;
       showCode(info.data);
+      // A new QR code once the one shown is out of date: it carries the code (only a signed-in
+      // screen gets that one), or the server now has another URL or code.
       const qr = info.data.qr_url || info.data.join_url;
-      if (qr !== shownQr) {
-        shownQr = qr;
+      if (qr !== shownQr && (shownQr !== null || qr !== info.data.join_url)) {
         for (const img of document.querySelectorAll("img[src^='/qr.svg']")) img.src = `/qr.svg?t=${Date.now()}`;
       }
+      shownQr = qr;
     }
     render();
     loadNext();

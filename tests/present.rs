@@ -105,8 +105,14 @@ async fn next_and_previous_present_the_agenda_in_the_order_the_organiser_set() {
     assert_eq!(app.poll("b").await["state"], "open");
     assert_eq!(
         step(&app, "next").await,
+        Value::Null,
+        "past the last: the join screen"
+    );
+    assert_eq!(app.poll("b").await["state"], "paused", "its timer ran");
+    assert_eq!(
+        app.get::<Value>("/api/screen").await["position"],
         "b",
-        "past the last: nothing changes"
+        "the position stays"
     );
 
     // Present one poll directly; an unknown one is 404 and changes nothing.

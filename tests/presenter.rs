@@ -109,10 +109,11 @@ async fn next_continues_from_the_presenter_position_and_skips_played_polls() {
     );
     assert_eq!(step(&app, "previous").await, "c");
 
-    // Past the end Next changes nothing.
+    // Past the end Next shows the join screen; the position stays.
     present(&app, "e").await;
     assert_eq!(screen(&app).await["next"], Value::Null);
-    assert_eq!(step(&app, "next").await, "e");
+    assert_eq!(step(&app, "next").await, Value::Null);
+    assert_eq!(screen(&app).await["position"], "e");
 
     // Every node (and a rebuild) agrees on the position: it is in the log.
     let other_dir = tempfile::tempdir().unwrap();
@@ -123,6 +124,7 @@ async fn next_continues_from_the_presenter_position_and_skips_played_polls() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(screen(&other).await["next"], Value::Null);
+    assert_eq!(step(&other, "previous").await, "e", "back to the position");
     assert_eq!(step(&other, "previous").await, "c");
 }
 

@@ -263,8 +263,9 @@ pub fn next_target(state: &AppState) -> Option<String> {
 }
 
 /// Presents the poll Next (the first unplayed one after the presenter's position) or Previous
-/// (back through what was shown) chooses; at either end nothing changes. Returns what is on
-/// air afterwards.
+/// (back through what was shown) chooses. Past the end of the agenda Next shows the join screen
+/// (the position stays); before the start Previous changes nothing. Returns what is on air
+/// afterwards.
 pub async fn step(state: &AppState, forward: bool) -> Result<Option<String>, ServiceError> {
     catch_up(state).await?;
     let polls = state.polls();
@@ -281,6 +282,8 @@ pub async fn step(state: &AppState, forward: bool) -> Result<Option<String>, Ser
             to: Some(to),
         };
         command(state, event).await?;
+    } else if forward && polls.screen.is_some() {
+        command(state, PollEvent::Presented { poll: None }).await?;
     }
     Ok(state.polls().screen.clone())
 }
