@@ -96,6 +96,8 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         let polls = s.polls();
         let node = s.health.node();
         let lag = s.consumer.lag.records();
+        let open_files = s.health.descriptors().report();
+        let warnings: Vec<String> = s.health.descriptors().warning().into_iter().collect();
         // A node far behind the topics is routed around until it caught up (CONTRACT.md
         // "Running several nodes on one Kafka cluster").
         match s.health.check().and_then(|()| s.consumer.lag.behind().map_or(Ok(()), Err)) {
@@ -108,12 +110,14 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
                     "votes_applied": s.consumer.votes_applied.load(std::sync::atomic::Ordering::Relaxed),
                     "node": node,
                     "lag": lag,
+                    "open_files": open_files,
+                    "warnings": warnings,
                 }),
             ),
             Err(reason) => {
                 let mut res = json_reply(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    &serde_json::json!({ "status": "unavailable", "reason": reason, "kafka": s.kafka_desc, "node": node, "lag": lag }),
+                    &serde_json::json!({ "status": "unavailable", "reason": reason, "kafka": s.kafka_desc, "node": node, "lag": lag, "open_files": open_files, "warnings": warnings }),
                 );
                 res.headers_mut().insert("retry-after", "2".parse().expect("header"));
                 res
