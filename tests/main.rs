@@ -10,6 +10,7 @@ mod harden;
 mod helpers;
 mod i18n;
 mod kafka_schema;
+mod ops;
 mod polls;
 mod present;
 mod qa;
