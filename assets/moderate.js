@@ -26,8 +26,8 @@
   function row(q) {
     const b = (label, action, cls) => el("button", { type: "button", class: cls || "", "data-action": action, onclick: () => act(q, action) }, label);
     const buttons = q.state === "pending"
-      ? [b("Approve", "approve", "primary-btn"), b("Hide", "hide", "danger")]
-      : [b("Answered", "answer"), q.pinned ? b("Unpin", "unpin") : b("Pin", "pin", "primary-btn"), b("Hide", "hide", "danger")];
+      ? [b("Approve", "approve", "primary-btn"), b("Hide", "hide")]
+      : [b("Answered", "answer"), q.pinned ? b("Unpin", "unpin") : b("Pin", "pin", "primary-btn"), b("Hide", "hide")];
     return el("li", { class: `qa-item qa-${q.state}${q.pinned ? " pinned" : ""}`, "data-id": q.id },
       el("span", { class: "qa-score", text: `▲ ${q.upvotes}` }),
       el("div", { class: "qa-main" },
