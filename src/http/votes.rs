@@ -15,7 +15,7 @@ use super::{
     ADMIN_COOKIE, BODY_READ_TIMEOUT, MAX_BODY, VOTER_COOKIE, body_bytes, cookie, json_reply,
     read_incoming, voter_in, with_state,
 };
-use crate::auth::ADMIN_SESSION_TTL;
+use crate::auth::{ADMIN_SESSION_TTL, ROLE_COOKIE, Role};
 use crate::domain::vote::VoteBody;
 use crate::state::AppState;
 
@@ -38,24 +38,37 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
                 session(state, existing, client, q.code, len, body).await
             },
         );
-    // Only the bearer token opens a session: a cookie that could renew itself would never end.
+    // The admin token gets the admin session cookie; a presenter or moderator key gets a
+    // session cookie for its role (the phone pages sign in with it). Only the key itself opens a
+    // session: a cookie that could renew itself would never end.
     let admin_session = warp::path!("api" / "admin" / "session")
         .and(warp::post())
         .and(with_state(state.clone()))
         .and(warp::header::headers_cloned())
         .map(|s: AppState, headers: HeaderMap| {
             let bearer = headers.get(AUTHORIZATION).map(|v| v.as_bytes());
-            if !s.keys.is_admin_bearer(bearer) {
-                return ApiError::Unauthorized(
-                    "an admin session needs Authorization: Bearer ADMIN_TOKEN (a session cookie \
-                     cannot renew itself: it ends 12 h after sign-in)"
-                        .into(),
-                )
-                .reply();
-            }
+            let role = if s.keys.is_admin_bearer(bearer) {
+                Some(Role::Admin)
+            } else {
+                s.roles.bearer_role(bearer)
+            };
+            let (name, value) = match role {
+                None => {
+                    return ApiError::Unauthorized(
+                        "a session needs Authorization: Bearer with the admin token or a key \
+                         (a session cookie cannot renew itself: it ends 12 h after sign-in)"
+                            .into(),
+                    )
+                    .reply();
+                }
+                Some(r @ (Role::Presenter | Role::Moderator)) => (
+                    ROLE_COOKIE,
+                    s.roles.issue_session(r).expect("a scoped role has a key"),
+                ),
+                Some(_) => (ADMIN_COOKIE, s.keys.issue_admin_session()),
+            };
             let cookie = format!(
-                "{ADMIN_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
-                s.keys.issue_admin_session(),
+                "{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
                 ADMIN_SESSION_TTL.as_secs()
             );
             with_cookie(StatusCode::NO_CONTENT.into_response(), &cookie)
