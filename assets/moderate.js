@@ -11,6 +11,7 @@
   const call = (method, path, body) => LP.api(method, path, body, auth()).catch(() => ({ status: 0, data: null }));
   let questions = [];
   const words = LP.wordsPanel(auth);
+  const players = LP.playersPanel(auth);
 
   function say(text, kind) { const s = $("qa-status"); s.textContent = text || ""; s.className = `status${kind ? ` ${kind}` : ""}`; }
 
@@ -67,11 +68,16 @@
     $("login").hidden = true;
     $("moderator").hidden = false;
     $("words-section").append(words.panel);
+    $("players-section").append(players.panel);
     LP.follow({ connection(ok) { const c = $("conn"); c.textContent = ok ? "live" : "reconnecting…"; c.classList.toggle("bad", !ok); } });
     LP.on("questions", (list) => { questions = list; render(); });
     LP.on("results", () => render());
+    // Scores change as quiz questions close; the list is read again then and every few seconds.
+    LP.on("poll", () => players.refresh());
+    setInterval(() => players.refresh(), 5000);
     refreshQuestions();
     words.refresh();
+    players.refresh();
   }
 
   function showLogin(message) {

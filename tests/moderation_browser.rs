@@ -275,4 +275,27 @@ async fn blocked_words_and_names_never_reach_the_projector_and_the_moderator_app
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     wait_page_text(&screen, "ada zed", false).await;
+
+    // The moderator renames the player from the phone; the projector follows.
+    let ada_id = ada.split('.').next().unwrap();
+    let row = format!("#players-list li[data-player='{ada_id}']");
+    wait_contains(&moderator, "#players-list", "1.").await;
+    tap_button(&moderator, &row, "Rename").await;
+    let input = moderator
+        .find(Locator::Css(&format!("{row} input")))
+        .await
+        .unwrap();
+    input.clear().await.unwrap();
+    input.send_keys("Grace").await.unwrap();
+    tap_button(&moderator, &row, "Save").await;
+    wait_page_text(&screen, "grace", true).await;
+    wait_contains(&moderator, &row, "Grace").await;
+    moderator
+        .execute(
+            "document.getElementById('players-panel').scrollIntoView();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    screenshot(&moderator, "words-moderate-players-360x740").await;
 }
