@@ -299,3 +299,46 @@ async fn blocked_words_and_names_never_reach_the_projector_and_the_moderator_app
         .unwrap();
     screenshot(&moderator, "words-moderate-players-360x740").await;
 }
+
+#[tokio::test]
+async fn the_presenter_link_signs_a_phone_in_to_step_close_and_reveal() {
+    let app = spawn_app().await;
+    for (id, q) in [("first", "First question?"), ("second", "Second question?")] {
+        let res = app
+            .admin_post("/api/polls", Some(json!({"id": id, "question": q, "kind": "single", "options": ["a", "b"], "visibility": "never"})))
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+    let driver = Driver::start();
+    let phone = driver.browser(Viewport::Phone).await;
+    phone
+        .goto(&app.url(&format!("/present#key={PRESENTER}")))
+        .await
+        .unwrap();
+    wait_text(&phone, "#air-question", "Nothing on air").await;
+    assert!(phone.current_url().await.unwrap().fragment().is_none());
+    tap_button(&phone, ".present-buttons", "Next ▶").await;
+    wait_text(&phone, "#air-question", "First question?").await;
+    tap_button(&phone, ".present-buttons", "Reveal results").await;
+    wait_contains(&phone, "#air-state", "revealed").await;
+    tap_button(&phone, ".present-buttons", "Close voting").await;
+    wait_contains(&phone, "#air-state", "closed").await;
+    assert_eq!(app.poll("first").await["state"], "closed");
+    let axe = axe_source();
+    let problems = axe_serious(&phone, &axe).await;
+    assert!(problems.is_empty(), "{problems:#?}");
+    screenshot(&phone, "present-phone-360x740").await;
+    // The presenter's session may not delete: the page's cookie is scoped.
+    let deleted = phone
+        .execute_async(
+            "const done = arguments[0]; fetch('/api/polls/second', {method: 'DELETE', credentials: 'same-origin'}).then(async (r) => done(`${r.status} ${await r.text()}`));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let deleted = deleted.as_str().unwrap();
+    assert!(
+        deleted.starts_with("403 ") && deleted.contains("admin token"),
+        "{deleted}"
+    );
+}
