@@ -11,6 +11,7 @@
   const call = (method, path, body) => LP.api(method, path, body, auth()).catch(() => ({ status: 0, data: null }));
   let questions = [];
   const words = LP.wordsPanel(auth);
+  const players = LP.playersPanel(auth);
 
   function say(text, kind) { const s = $("qa-status"); s.textContent = text || ""; s.className = `status${kind ? ` ${kind}` : ""}`; }
 
@@ -36,13 +37,31 @@
         el("div", { class: "qa-actions" }, ...buttons)));
   }
 
+  // Rows are kept while their question is unchanged, so a button being tapped is not replaced
+  // under the finger when another question gets an upvote.
+  const rows = new Map();
+  function rowFor(q) {
+    const sig = `${q.state}|${q.pinned}|${q.upvotes}|${q.text}|${q.name || ""}`;
+    const kept = rows.get(q.id);
+    if (kept && kept.sig === sig) return kept.li;
+    const li = row(q);
+    rows.set(q.id, { sig, li });
+    return li;
+  }
+  function place(ol, list) {
+    list.forEach((q, i) => { const li = rowFor(q); if (ol.children[i] !== li) ol.insertBefore(li, ol.children[i] || null); });
+    while (ol.children.length > list.length) ol.lastElementChild.remove();
+  }
+
   function render() {
     const pending = questions.filter((q) => q.state === "pending");
     const live = questions.filter((q) => q.state === "live");
     $("qa-queue-h").textContent = `Waiting for approval (${pending.length})`;
     $("qa-live-h").textContent = `Live questions (${live.length})`;
-    $("qa-queue").replaceChildren(...pending.map(row));
-    $("qa-live").replaceChildren(...live.map(row));
+    place($("qa-queue"), pending);
+    place($("qa-live"), live);
+    const ids = new Set(questions.map((q) => q.id));
+    for (const id of [...rows.keys()]) if (!ids.has(id)) rows.delete(id);
     $("qa-pending-n").textContent = pending.length ? `(${pending.length})` : "";
     const waiting = document.querySelectorAll("#words-pending li").length;
     $("words-pending-n").textContent = waiting ? `(${waiting})` : "";
@@ -67,11 +86,16 @@
     $("login").hidden = true;
     $("moderator").hidden = false;
     $("words-section").append(words.panel);
+    $("players-section").append(players.panel);
     LP.follow({ connection(ok) { const c = $("conn"); c.textContent = ok ? "live" : "reconnecting…"; c.classList.toggle("bad", !ok); } });
     LP.on("questions", (list) => { questions = list; render(); });
     LP.on("results", () => render());
+    // Scores change as quiz questions close; the list is read again then and every few seconds.
+    LP.on("poll", () => players.refresh());
+    setInterval(() => players.refresh(), 5000);
     refreshQuestions();
     words.refresh();
+    players.refresh();
   }
 
   function showLogin(message) {

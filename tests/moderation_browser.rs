@@ -275,4 +275,95 @@ async fn blocked_words_and_names_never_reach_the_projector_and_the_moderator_app
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     wait_page_text(&screen, "ada zed", false).await;
+
+    // The moderator renames the player from the phone; the projector follows.
+    let ada_id = ada.split('.').next().unwrap();
+    let row = format!("#players-list li[data-player='{ada_id}']");
+    wait_contains(&moderator, "#players-list", "1.").await;
+    tap_button(&moderator, &row, "Rename").await;
+    let input = moderator
+        .find(Locator::Css(&format!("{row} input")))
+        .await
+        .unwrap();
+    input.clear().await.unwrap();
+    input.send_keys("Grace").await.unwrap();
+    tap_button(&moderator, &row, "Save").await;
+    wait_page_text(&screen, "grace", true).await;
+    wait_contains(&moderator, &row, "Grace").await;
+    moderator
+        .execute(
+            "document.getElementById('players-panel').scrollIntoView();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    screenshot(&moderator, "words-moderate-players-360x740").await;
+
+    // Q&A: a question waits at the top of the moderator's page until approved there.
+    let res = app
+        .as_admin(Method::PUT, "/api/qa")
+        .json(&json!({"moderated": true}))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+    let asker = app.session().await;
+    let res = app
+        .client
+        .post(app.url("/api/questions"))
+        .header("x-livepoll-voter", &asker)
+        .json(&json!({"text": "Will the slides be shared?"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    wait_contains(&moderator, "#qa-queue", "slides").await;
+    wait_contains(&moderator, ".mod-tabs", "Q&A (1)").await;
+    tap_button(&moderator, "#qa-queue", "Approve").await;
+    wait_contains(&moderator, "#qa-live", "slides").await;
+    tap_button(&moderator, "#qa-live", "Pin").await;
+    wait_contains(&moderator, "#qa-live", "Unpin").await;
+}
+
+#[tokio::test]
+async fn the_presenter_link_signs_a_phone_in_to_step_close_and_reveal() {
+    let app = spawn_app().await;
+    for (id, q) in [("first", "First question?"), ("second", "Second question?")] {
+        let res = app
+            .admin_post("/api/polls", Some(json!({"id": id, "question": q, "kind": "single", "options": ["a", "b"], "visibility": "never"})))
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+    let driver = Driver::start();
+    let phone = driver.browser(Viewport::Phone).await;
+    phone
+        .goto(&app.url(&format!("/present#key={PRESENTER}")))
+        .await
+        .unwrap();
+    wait_text(&phone, "#air-question", "Nothing on air").await;
+    assert!(phone.current_url().await.unwrap().fragment().is_none());
+    tap_button(&phone, ".present-buttons", "Next ▶").await;
+    wait_text(&phone, "#air-question", "First question?").await;
+    tap_button(&phone, ".present-buttons", "Reveal results").await;
+    wait_contains(&phone, "#air-state", "revealed").await;
+    tap_button(&phone, ".present-buttons", "Close voting").await;
+    wait_contains(&phone, "#air-state", "closed").await;
+    assert_eq!(app.poll("first").await["state"], "closed");
+    let axe = axe_source();
+    let problems = axe_serious(&phone, &axe).await;
+    assert!(problems.is_empty(), "{problems:#?}");
+    screenshot(&phone, "present-phone-360x740").await;
+    // The presenter's session may not delete: the page's cookie is scoped.
+    let deleted = phone
+        .execute_async(
+            "const done = arguments[0]; fetch('/api/polls/second', {method: 'DELETE', credentials: 'same-origin'}).then(async (r) => done(`${r.status} ${await r.text()}`));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let deleted = deleted.as_str().unwrap();
+    assert!(
+        deleted.starts_with("403 ") && deleted.contains("admin token"),
+        "{deleted}"
+    );
 }

@@ -138,16 +138,16 @@ fn players(state: &AppState) -> Result<Vec<(Player, bool)>, ServiceError> {
         .store
         .quiz_players(polls.leaderboard_epoch, &open_rounds(&polls))
         .map_err(ServiceError::internal)?;
-    Ok(players
-        .into_iter()
-        .filter(|p| p.totals.answered > 0)
-        .map(|mut p| {
-            let hidden = super::moderation::with_rules(state, |rules| {
-                rules.moderate_player(&p.voter, &mut p.name)
-            });
-            (p, hidden)
-        })
-        .collect())
+    Ok(super::moderation::with_rules(state, |rules| {
+        players
+            .into_iter()
+            .filter(|p| p.totals.answered > 0)
+            .map(|mut p| {
+                let hidden = rules.moderate_player(&p.voter, &mut p.name);
+                (p, hidden)
+            })
+            .collect()
+    }))
 }
 
 /// A player as a moderator sees them (`GET /api/players`).
