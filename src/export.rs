@@ -5,6 +5,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use crate::domain::moderation::{WordRules, WordStatus};
 use crate::domain::poll::{Kind, PollRecord};
 use crate::store::{StoreError, TallyStore};
 
@@ -36,6 +37,10 @@ pub struct Row {
     pub index: usize,
     pub label: String,
     pub count: u64,
+    /// Word clouds: `shown`, `hidden` (by an organiser), `pending` (waiting for approval) or
+    /// `blocked` (block list, dropped). Hidden words stay counted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moderation: Option<&'static str>,
 }
 
 fn rfc3339(ms: Option<u64>) -> Option<String> {
@@ -45,7 +50,12 @@ fn rfc3339(ms: Option<u64>) -> Option<String> {
 }
 
 impl Report {
-    pub fn build(store: &TallyStore, p: &PollRecord) -> Result<Report, StoreError> {
+    /// Word clouds' words are marked as `rules` has them (see [`Row::moderation`]).
+    pub fn build(
+        store: &TallyStore,
+        p: &PollRecord,
+        rules: WordRules<'_>,
+    ) -> Result<Report, StoreError> {
         let kept: Vec<_> = p.rounds.iter().filter(|r| !r.discarded).collect();
         let keys: Vec<(String, u64, u32)> = kept
             .iter()
@@ -68,6 +78,7 @@ impl Report {
                             index: i,
                             label: label.clone(),
                             count: *count,
+                            moderation: None,
                         })
                         .collect(),
                     Kind::Rating => results
@@ -79,6 +90,7 @@ impl Report {
                             index: i + 1,
                             label: (i + 1).to_string(),
                             count: *count,
+                            moderation: None,
                         })
                         .collect(),
                     Kind::Wordcloud => tally
@@ -87,6 +99,12 @@ impl Report {
                         .enumerate()
                         .map(|(i, (label, count))| Row {
                             index: i + 1,
+                            moderation: Some(match rules.status(&p.id, &p.def, &label) {
+                                WordStatus::Shown => "shown",
+                                WordStatus::Hidden => "hidden",
+                                WordStatus::Pending => "pending",
+                                WordStatus::Blocked => "blocked",
+                            }),
                             label,
                             count,
                         })
@@ -135,6 +153,7 @@ impl Report {
             "index",
             "option",
             "count",
+            "moderation",
         ])
         .expect("in-memory write");
         for r in &self.rounds {
@@ -150,6 +169,7 @@ impl Report {
                     &row.index.to_string(),
                     &csv_cell(&row.label),
                     &row.count.to_string(),
+                    row.moderation.unwrap_or(""),
                 ])
                 .expect("in-memory write");
             }

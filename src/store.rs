@@ -314,6 +314,9 @@ impl TallyStore {
         if let Some(v) = meta.get("presenter")? {
             polls.presenter = decode("presenter position", v.value())?;
         }
+        if let Some(v) = meta.get("moderation")? {
+            polls.moderation = decode("moderation", v.value())?;
+        }
         Ok(polls)
     }
 
@@ -461,6 +464,9 @@ impl TallyStore {
                 meta.insert("leaderboard_epoch", epoch.as_slice())?;
                 let presenter = serde_json::to_vec(&state.presenter).expect("position serialises");
                 meta.insert("presenter", presenter.as_slice())?;
+                let moderation =
+                    serde_json::to_vec(&state.moderation).expect("moderation serialises");
+                meta.insert("moderation", moderation.as_slice())?;
             }
         }
         if let Some(state) = &new_qa {

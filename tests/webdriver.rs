@@ -27,6 +27,8 @@ pub enum Viewport {
     /// A desktop browser window of this many CSS pixels (e.g. 1280 × 577: a 720p screen minus
     /// the browser's own bars).
     Sized(u32, u32),
+    /// The organiser's laptop: 1366 × 900 CSS pixels at 1×.
+    Console,
 }
 
 pub struct Driver {
@@ -92,6 +94,11 @@ impl Driver {
             Viewport::Laptop => {
                 options["mobileEmulation"] = json!({
                     "deviceMetrics": { "width": 1280, "height": 720, "pixelRatio": 1.0, "touch": false, "mobile": false },
+                });
+            }
+            Viewport::Console => {
+                options["mobileEmulation"] = json!({
+                    "deviceMetrics": { "width": 1366, "height": 900, "pixelRatio": 1.0, "touch": false, "mobile": false },
                 });
             }
             Viewport::Uhd => {

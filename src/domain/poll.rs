@@ -71,7 +71,16 @@ pub struct PollDef {
     /// Quiz only: points of an immediate right answer (default 1000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub points: Option<u32>,
+    /// Word cloud only: `pre` shows a word only once an organiser approved it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moderation: Option<super::moderation::WordModeration>,
+    /// Word cloud only: how many words one ballot may hold (1-5, default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_words: Option<u8>,
 }
+
+/// The most words one word-cloud ballot may hold.
+pub const MAX_WORDS: u8 = 5;
 
 pub const MAX_OPTIONS: usize = 20;
 pub const MAX_OPTION_CHARS: usize = 200;
@@ -371,6 +380,8 @@ impl PollDef {
             labels: None,
             correct: None,
             points: None,
+            moderation: None,
+            max_words: None,
         }
     }
 }

@@ -8,6 +8,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::events::{PollEnvelope, PollEvent, ScreenView};
+use super::moderation::Moderation;
 use super::poll::PollRecord;
 pub use super::presenter::Presenter;
 
@@ -24,6 +25,8 @@ pub struct Polls {
     pub leaderboard_epoch: u32,
     /// Where the presenter is in the agenda.
     pub presenter: Presenter,
+    /// Hidden, approved and blocked words; renamed and hidden players.
+    pub moderation: Moderation,
 }
 
 impl Polls {
@@ -86,6 +89,11 @@ impl Polls {
                 }
             }
             PollEvent::View { view } => self.view = *view,
+            PollEvent::Moderation(m) => {
+                if m.poll().is_none_or(|id| self.live(id).is_some()) {
+                    self.moderation.apply(m);
+                }
+            }
             PollEvent::LeaderboardReset { epoch } => {
                 if *epoch == self.leaderboard_epoch {
                     self.leaderboard_epoch += 1;
@@ -168,6 +176,7 @@ impl Polls {
                 }
                 self.presenter.shown.retain(|s| s != id);
                 self.edit(id, &mut changed, |p| p.deleted = true);
+                self.moderation.forget_poll(id);
                 self.order.retain(|o| o != id);
                 if self.screen.as_deref() == Some(id) {
                     self.screen = None;

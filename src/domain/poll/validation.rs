@@ -3,7 +3,7 @@
 
 use super::{
     Kind, MAX_DURATION_SECS, MAX_LABEL_CHARS, MAX_OPTION_CHARS, MAX_OPTIONS, MAX_QUESTION_CHARS,
-    PollDef, Visibility, valid_id,
+    MAX_WORDS, PollDef, Visibility, valid_id,
 };
 
 impl PollDef {
@@ -101,6 +101,11 @@ impl PollDef {
                 if !self.options.is_empty() {
                     return Err("a wordcloud poll takes no options".into());
                 }
+                let m = self.max_words.unwrap_or(1);
+                if !(1..=MAX_WORDS).contains(&m) {
+                    return Err(format!("max_words must be 1-{MAX_WORDS} (got {m})"));
+                }
+                self.max_words = (m > 1).then_some(m);
                 if self.max_choices.is_some()
                     || self.scale.is_some()
                     || self.labels.is_some()
@@ -113,6 +118,9 @@ impl PollDef {
                     );
                 }
             }
+        }
+        if self.kind != Kind::Wordcloud && (self.moderation.is_some() || self.max_words.is_some()) {
+            return Err("moderation and max_words apply only to wordcloud polls".into());
         }
         if let Some(d) = self.duration_secs
             && !(1..=MAX_DURATION_SECS).contains(&d)
