@@ -3,4 +3,5 @@
 //! They use only the public HTTP API and the Kafka wire formats.
 
 pub mod bench;
+pub mod fanout;
 pub mod simulate;
