@@ -4,12 +4,13 @@
 //!
 //! - intake: votes answered 202 against votes asked, and the ack latency;
 //! - how current every phone is: for each phone, the time from the last 202 of the burst until
-//!   its stream showed the final number of voters (its staleness), p50 / p99 / max, and how many
-//!   phones never got there within `--settle` seconds;
+//!   its stream showed the final results (voters and counts: every vote of the burst changes the
+//!   counts, a changed vote too), p50 / p99 / max, and how many phones never got there within
+//!   `--settle` seconds;
 //! - how long N phones take to connect, and the updates a phone received per second.
 //!
 //! The phones are raw HTTP/1.1 connections read on one thread of their own, each keeping three
-//! numbers (no per-event allocation), so the load generator stays cheap next to the server it
+//! numbers (a hash of the latest results, when they arrived, how many; no per-event allocation), so the load generator stays cheap next to the server it
 //! measures. One source address has ~28,000 ephemeral ports: `--sources K` spreads the phones over
 //! 127.0.0.1 … 127.0.0.K.
 
@@ -61,11 +62,11 @@ pub struct FanoutArgs {
     pub settle: u64,
 }
 
-/// What one phone saw of the poll: the latest number of voters, when it arrived (µs since the
-/// run's start), and how many results events arrived.
+/// What one phone saw of the poll: a hash of the latest results (voters and counts), when they
+/// arrived (µs since the run's start), and how many results events arrived.
 #[derive(Default)]
 struct Phone {
-    voters: AtomicU64,
+    results: AtomicU64,
     at_us: AtomicU64,
     updates: AtomicU32,
 }
@@ -127,7 +128,8 @@ pub async fn run(a: FanoutArgs) -> anyhow::Result<()> {
     );
     // Let the first full-state events settle before the burst.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let before = setup.voters().await?;
+    let (before, _) = setup.results().await?;
+    let applied_before = setup.votes_applied().await?;
     for p in &phones.phones {
         p.updates.store(0, Ordering::Relaxed);
     }
@@ -165,14 +167,21 @@ pub async fn run(a: FanoutArgs) -> anyhow::Result<()> {
         updates as f64 / a.phones.max(1) as f64 / burst_secs
     );
 
-    // Every phone should come to show the voters before the burst plus everyone accepted.
+    // Every phone should come to show the server's final results, read once the server has
+    // applied every accepted vote (its `votes_applied` watermark).
     let expected = before + burst.distinct;
     let settle_deadline = Instant::now() + Duration::from_secs(a.settle);
+    while setup.votes_applied().await? < applied_before + accepted
+        && Instant::now() < settle_deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (server, final_hash) = setup.results().await?;
     let current = |phones: &Phones| {
         phones
             .phones
             .iter()
-            .filter(|p| p.voters.load(Ordering::Relaxed) >= expected)
+            .filter(|p| p.results.load(Ordering::Relaxed) == final_hash)
             .count()
     };
     while current(&phones) < a.phones && Instant::now() < settle_deadline {
@@ -181,7 +190,7 @@ pub async fn run(a: FanoutArgs) -> anyhow::Result<()> {
     let mut stale: Vec<u64> = phones
         .phones
         .iter()
-        .filter(|p| p.voters.load(Ordering::Relaxed) >= expected)
+        .filter(|p| p.results.load(Ordering::Relaxed) == final_hash)
         .map(|p| {
             p.at_us
                 .load(Ordering::Relaxed)
@@ -189,7 +198,6 @@ pub async fn run(a: FanoutArgs) -> anyhow::Result<()> {
         })
         .collect();
     stale.sort_unstable();
-    let server = setup.voters().await?;
     println!("final_voters_expected={expected}");
     println!("final_voters_server={server}");
     println!("phones_current={}", stale.len());
@@ -270,8 +278,22 @@ impl Setup {
         Ok(Arc::new(tokens))
     }
 
-    /// The poll's number of voters, as the server reports it.
-    async fn voters(&self) -> anyhow::Result<u64> {
+    /// Ballots the server has applied so far (`/healthz` `votes_applied`).
+    async fn votes_applied(&self) -> anyhow::Result<u64> {
+        let v: serde_json::Value = self
+            .client
+            .get(format!("{}/healthz", self.base))
+            .send()
+            .await?
+            .json()
+            .await?;
+        v["votes_applied"]
+            .as_u64()
+            .context("/healthz has no votes_applied")
+    }
+
+    /// The poll's number of voters, and the hash of its results as a phone's stream carries them.
+    async fn results(&self) -> anyhow::Result<(u64, u64)> {
         let mut req = self
             .client
             .get(format!("{}/api/polls/{}", self.base, self.poll));
@@ -279,9 +301,21 @@ impl Setup {
             req = req.bearer_auth(t);
         }
         let v: serde_json::Value = req.send().await?.error_for_status()?.json().await?;
-        v["results"]["voters"]
+        let r = &v["results"];
+        let voters = r["voters"]
             .as_u64()
-            .context("the poll has no results (is it open?)")
+            .context("the poll has no results (is it open?)")?;
+        let counts: Vec<u64> = r["counts"]
+            .as_array()
+            .context("no counts: vote on a single-choice poll whose results are visible")?
+            .iter()
+            .map(|c| c.as_u64().unwrap_or(0))
+            .collect();
+        let line = format!(
+            "\"voters\":{voters},\"counts\":{}",
+            serde_json::to_string(&counts)?
+        );
+        Ok((voters, results_hash(line.as_bytes()).context("results")?))
     }
 }
 
@@ -353,11 +387,11 @@ async fn phone(phones: &Phones, i: usize, src: IpAddr, addr: SocketAddr, request
         while let Some(nl) = buf[start..].iter().position(|&b| b == b'\n') {
             let line = &buf[start..start + nl];
             if line.starts_with(&phones.poll_prefix)
-                && let Some(v) = voters_in(line)
+                && let Some(h) = results_hash(line)
             {
                 me.updates.fetch_add(1, Ordering::Relaxed);
-                if v > me.voters.load(Ordering::Relaxed) {
-                    me.voters.store(v, Ordering::Relaxed);
+                if h != me.results.load(Ordering::Relaxed) {
+                    me.results.store(h, Ordering::Relaxed);
                     me.at_us.store(now_us, Ordering::Relaxed);
                 }
             }
@@ -367,15 +401,14 @@ async fn phone(phones: &Phones, i: usize, src: IpAddr, addr: SocketAddr, request
     }
 }
 
-/// The number after `"voters":` in a results line.
-fn voters_in(line: &[u8]) -> Option<u64> {
+/// A hash (FNV-1a) of a results line's `"voters":N,"counts":[…]`, found without parsing JSON.
+fn results_hash(line: &[u8]) -> Option<u64> {
     const KEY: &[u8] = b"\"voters\":";
-    let at = line.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
-    let digits = line[at..].iter().take_while(|b| b.is_ascii_digit()).count();
-    std::str::from_utf8(&line[at..at + digits])
-        .ok()?
-        .parse()
-        .ok()
+    let from = line.windows(KEY.len()).position(|w| w == KEY)?;
+    let to = from + line[from..].iter().position(|&b| b == b']')? + 1;
+    Some(line[from..to].iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    }))
 }
 
 /// What the burst got back.
@@ -427,7 +460,8 @@ async fn burst(a: &FanoutArgs, target: &Target, tokens: &[HeaderValue], phones: 
                         &mut conn,
                         target,
                         &tokens[phone],
-                        &options[k % options.len()],
+                        // A phone's next vote is for another option: every vote changes the counts.
+                        &options[(k + k / tokens.len()) % options.len()],
                     ),
                 )
                 .await;
@@ -471,12 +505,15 @@ async fn burst(a: &FanoutArgs, target: &Target, tokens: &[HeaderValue], phones: 
 
 #[cfg(test)]
 mod tests {
-    use super::voters_in;
+    use super::results_hash;
 
     #[test]
-    fn the_voters_of_a_results_line_are_read_without_parsing_json() {
+    fn a_results_line_hashes_like_the_servers_results_only_when_equal() {
         let line = br#"data:{"poll":"p","round":2,"voters":1234,"counts":[1,2]}"#;
-        assert_eq!(voters_in(line), Some(1234));
-        assert_eq!(voters_in(br#"data:{"poll":"p","round":2}"#), None);
+        let same: &[u8] = br#""voters":1234,"counts":[1,2]"#;
+        let other: &[u8] = br#""voters":1234,"counts":[2,1]"#;
+        assert_eq!(results_hash(line), results_hash(same));
+        assert_ne!(results_hash(line), results_hash(other));
+        assert_eq!(results_hash(br#"data:{"poll":"p","round":2}"#), None);
     }
 }
