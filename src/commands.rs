@@ -16,7 +16,28 @@ use crate::store::TallyStore;
 pub async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => serve(*args).await,
-        Command::Kafka { action, broker } => kafka(action, broker).await,
+        Command::Kafka {
+            action: KafkaAction::Read,
+            topic,
+            read,
+            broker,
+        } => {
+            let topic = topic.ok_or_else(|| {
+                ConfigError(
+                    "kafka read needs a topic, e.g. `livepoll kafka read livepoll.polls`".into(),
+                )
+            })?;
+            let brokers = read
+                .brokers
+                .clone()
+                .unwrap_or_else(|| format!("127.0.0.1:{}", broker.kafka_port));
+            tokio::task::spawn_blocking(move || {
+                crate::tools::read::read(&brokers, &topic, &read, &mut std::io::stdout().lock())
+            })
+            .await??;
+            Ok(())
+        }
+        Command::Kafka { action, broker, .. } => kafka(action, broker).await,
         Command::Qr { url } => {
             let art = crate::qr::terminal(&url, std::io::stdout().is_terminal())
                 .map_err(|e| ConfigError(format!("cannot encode {url:?} as a QR code: {e}")))?;
@@ -62,10 +83,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         None => (format!("{}/screen", info.join_url), String::new()),
     };
     println!(
-        "\n{qr}\n\n  livepoll is running\n\n  Attendees (scan or type):  {attendee}\n{code}  Projector screen:          {screen}\n  Organiser console:         {local}/admin#token={token}\n                             (opens signed in; the token stays out of server logs)\n  Admin token:               {token}\n  Kafka:                     {kafka}\n\n  Press Ctrl-C to stop.\n",
+        "\n{qr}\n\n  livepoll is running\n\n  Attendees (scan or type):  {attendee}\n{code}  Projector screen:          {screen}\n  Organiser console:         {local}/admin#token={token}\n                             (opens signed in; the token stays out of server logs)\n  Admin token:               {token}\n  Presenter (phone):         {join}/present#key={presenter}\n  Moderator (phone):         {join}/moderate#key={moderator}\n  Kafka:                     {kafka}\n\n  Press Ctrl-C to stop.\n",
         attendee = info.attendee_url,
         local = info.local_url,
         token = info.admin_token,
+        join = info.join_url,
+        presenter = info.presenter_key,
+        moderator = info.moderator_key,
         kafka = info.kafka,
     );
     app.run(shutdown).await?;
@@ -117,6 +141,7 @@ async fn kafka(action: KafkaAction, args: BrokerArgs) -> anyhow::Result<()> {
                 e => anyhow::Error::from(e),
             }),
             KafkaAction::Stop => Ok(broker.stop()?),
+            KafkaAction::Read => unreachable!("read is answered before"),
             KafkaAction::Status => match broker.status()? {
                 Status::Running(s) => {
                     println!("{s}");
@@ -161,7 +186,14 @@ async fn export(args: ExportArgs) -> anyhow::Result<()> {
             let p = polls.live(&args.poll).ok_or_else(|| {
                 ConfigError(format!("no poll {:?} in {}", args.poll, dir.display()))
             })?;
-            let report = Report::build(&store, p)?;
+            // The block-list file is the server's config: from the data dir alone, words are
+            // marked as the organisers' decisions in the log have them.
+            let block = crate::domain::blocklist::BlockList::default();
+            let rules = crate::domain::moderation::WordRules {
+                moderation: &polls.moderation,
+                block: &block,
+            };
+            let report = Report::build(&store, p, rules)?;
             match args.format {
                 ExportFormat::Csv => report.to_csv(),
                 ExportFormat::Json => serde_json::to_string_pretty(&report)? + "\n",

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod cluster;
 pub mod commands;
 pub mod consumer;
+pub mod descriptors;
 pub mod doctor;
 pub mod domain;
 pub mod eventcode;

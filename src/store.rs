@@ -311,6 +311,9 @@ impl TallyStore {
         if let Some(v) = meta.get("leaderboard_epoch")? {
             polls.leaderboard_epoch = decode("leaderboard epoch", v.value())?;
         }
+        if let Some(v) = meta.get("moderation")? {
+            polls.moderation = decode("moderation", v.value())?;
+        }
         Ok(polls)
     }
 
@@ -456,6 +459,9 @@ impl TallyStore {
                 meta.insert("view", view.as_slice())?;
                 let epoch = serde_json::to_vec(&state.leaderboard_epoch).expect("epoch serialises");
                 meta.insert("leaderboard_epoch", epoch.as_slice())?;
+                let moderation =
+                    serde_json::to_vec(&state.moderation).expect("moderation serialises");
+                meta.insert("moderation", moderation.as_slice())?;
             }
         }
         if let Some(state) = &new_qa {

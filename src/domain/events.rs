@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::moderation::ModerationEvent;
 use super::poll::PollDef;
 use super::quiz::QuizStamp;
 use super::vote::Ballot;
@@ -81,6 +82,9 @@ pub enum PollEvent {
     LeaderboardReset {
         epoch: u32,
     },
+    /// Moderation of words and players (each event has its own `type`).
+    #[serde(untagged)]
+    Moderation(ModerationEvent),
 }
 
 /// The projector's view. Putting a poll on air (or taking it off) switches back to `Poll`.
@@ -111,6 +115,7 @@ impl PollEvent {
             | PollEvent::View { .. } => "screen",
             PollEvent::Agenda { .. } => "agenda",
             PollEvent::LeaderboardReset { .. } => "leaderboard",
+            PollEvent::Moderation(m) => m.poll().unwrap_or("moderation"),
         }
     }
 }
@@ -239,6 +244,29 @@ mod tests {
             },
             "events written before a field was added still read"
         );
+    }
+
+    #[test]
+    fn moderation_events_travel_with_their_own_type() {
+        let e = PollEnvelope {
+            v: 1,
+            at: 3,
+            event: PollEvent::Moderation(ModerationEvent::WordHidden {
+                poll: "p".into(),
+                word: "x".into(),
+            }),
+        };
+        let json = serde_json::to_string(&e).unwrap();
+        assert_eq!(
+            json,
+            r#"{"v":1,"at":3,"type":"word_hidden","poll":"p","word":"x"}"#
+        );
+        assert_eq!(serde_json::from_str::<PollEnvelope>(&json).unwrap(), e);
+        assert_eq!(e.event.key(), "p");
+        let blocked = r#"{"v":1,"at":3,"type":"word_blocked","word":"zorblax"}"#;
+        let e = serde_json::from_str::<PollEnvelope>(blocked).unwrap();
+        assert_eq!(e.event.key(), "moderation");
+        assert!(serde_json::from_str::<PollEnvelope>(r#"{"v":1,"at":3,"type":"nope"}"#).is_err());
     }
 
     #[test]

@@ -8,6 +8,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::events::{PollEnvelope, PollEvent, ScreenView};
+use super::moderation::Moderation;
 use super::poll::{PollRecord, State};
 
 /// All polls (including deleted tombstones), the agenda order and what is on air.
@@ -21,6 +22,8 @@ pub struct Polls {
     pub view: ScreenView,
     /// The quiz leaderboard in play: how many times it was reset.
     pub leaderboard_epoch: u32,
+    /// Hidden, approved and blocked words; renamed and hidden players.
+    pub moderation: Moderation,
 }
 
 impl Polls {
@@ -83,6 +86,11 @@ impl Polls {
                 }
             }
             PollEvent::View { view } => self.view = *view,
+            PollEvent::Moderation(m) => {
+                if m.poll().is_none_or(|id| self.live(id).is_some()) {
+                    self.moderation.apply(m);
+                }
+            }
             PollEvent::LeaderboardReset { epoch } => {
                 if *epoch == self.leaderboard_epoch {
                     self.leaderboard_epoch += 1;
@@ -143,6 +151,7 @@ impl Polls {
             }),
             PollEvent::Deleted { id } => {
                 self.edit(id, &mut changed, |p| p.deleted = true);
+                self.moderation.forget_poll(id);
                 self.order.retain(|o| o != id);
                 if self.screen.as_deref() == Some(id) {
                     self.screen = None;

@@ -13,7 +13,8 @@ use warp::filters::BoxedFilter;
 use warp::reply::{Reply, Response};
 use warp::sse::Event;
 
-use super::{is_admin, optional_voter, with_state};
+use super::{access, optional_voter, with_state};
+use crate::auth::Role;
 use crate::domain::qa::QaViewer;
 use crate::state::{AppState, now_ms};
 use crate::view::{Viewer, results_visible};
@@ -22,16 +23,26 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     warp::path!("api" / "events")
         .and(warp::get())
         .and(with_state(state.clone()))
-        .and(is_admin(state.clone()))
+        .and(access::role(state.clone()))
         .and(optional_voter(state))
         .and(warp::query::<EventsQuery>())
         .map(
-            |state: AppState, admin: bool, voter: Option<String>, q: EventsQuery| {
+            |state: AppState, role: Option<Role>, voter: Option<String>, q: EventsQuery| {
                 let screen = q.page.as_deref() == Some("screen");
+                // Every key sees results whatever their visibility; only a phone counts as joined.
+                let admin = role.is_some();
                 let attendee = !admin && !screen;
-                // The projector shows the room's view of Q&A, never pending or hidden questions.
-                let qa_admin = admin && !screen;
-                let stream = events(state, admin, voter, attendee, qa_admin);
+                // The projector shows the room's view of Q&A and words, never pending or hidden
+                // ones; the console and the moderator's phone see them.
+                let moderator = role.is_some_and(|r| access::MODERATE.contains(&r)) && !screen;
+                // Phones share what the open-files limit leaves beside the server's reserve;
+                // the console, the keys' phones and the projector always get their stream.
+                let place = match attendee.then(|| state.health.descriptors().stream()) {
+                    Some(None) => return busy(),
+                    Some(place) => place,
+                    None => None,
+                };
+                let stream = events(state, admin, voter, attendee, moderator, place);
                 let mut res = warp::sse::reply(
                     warp::sse::keep_alive()
                         .interval(Duration::from_secs(15))
@@ -44,6 +55,18 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
             },
         )
         .boxed()
+}
+
+/// 503 `busy` for an attendee stream past its share of open files; the pages retry later.
+fn busy() -> Response {
+    let mut res = super::error::error_reply(
+        warp::http::StatusCode::SERVICE_UNAVAILABLE,
+        "busy",
+        "this server holds as many live streams as its open-files limit allows; retry later",
+    );
+    res.headers_mut()
+        .insert("retry-after", crate::descriptors::BUSY_RETRY_SECS.into());
+    res
 }
 
 /// `?page=screen` tells a projector from a phone, so only phones count as joined.
@@ -62,8 +85,10 @@ fn events(
     voter: Option<String>,
     attendee: bool,
     qa_admin: bool,
+    place: Option<crate::descriptors::Place>,
 ) -> impl futures::Stream<Item = Result<Event, Infallible>> + Send {
     async_stream::stream! {
+        let _place = place;
         let _joined = attendee.then(|| state.live.join());
         let mut rx = state.live.subscribe();
         let mut joined_sent = None;
@@ -103,7 +128,7 @@ fn events(
                     Viewer::Attendee { has_voted }
                 };
                 if results_visible(p, viewer) {
-                    yield event("results", v, &e.results_json);
+                    yield event("results", v, if qa_admin { &e.results_json } else { &e.public_json });
                 } else {
                     yield event("results", v, &e.count_json);
                 }

@@ -1,7 +1,9 @@
 //! The HTTP surface (CONTRACT.md "HTTP API" and "Pages"): routes and shared filters.
 
+pub mod access;
 pub mod error;
 mod events;
+mod moderation_api;
 mod origin;
 mod pages;
 pub mod polls_api;
@@ -20,7 +22,7 @@ use futures::StreamExt;
 use warp::Filter;
 use warp::filters::BoxedFilter;
 use warp::http::HeaderMap;
-use warp::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, COOKIE};
+use warp::http::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE};
 use warp::reply::Response;
 
 use crate::state::AppState;
@@ -39,44 +41,20 @@ pub fn with_state(
     warp::any().map(move || state.clone())
 }
 
-/// Requires `Authorization: Bearer ADMIN_TOKEN` or the admin session cookie; 401 otherwise.
-/// The cookie is safe here because [`origin::same_origin`] refuses state-changing requests
-/// that other pages make a browser send.
+/// Requires `Authorization: Bearer ADMIN_TOKEN` or the admin session cookie: 401 otherwise,
+/// 403 for a presenter or moderator key. The cookie is safe here because
+/// [`origin::same_origin`] refuses state-changing requests that other pages make a browser send.
 pub fn admin(
     state: AppState,
 ) -> impl Filter<Extract = (AppState,), Error = warp::Rejection> + Clone {
-    with_state(state)
-        .and(warp::header::headers_cloned())
-        .and_then(|state: AppState, headers: HeaderMap| async move {
-            if admin_in(&state, &headers) {
-                Ok(state)
-            } else {
-                Err(warp::reject::custom(ApiError::Unauthorized(
-                    "admin endpoints need Authorization: Bearer ADMIN_TOKEN".into(),
-                )))
-            }
-        })
+    access::allow(state, access::ADMIN)
 }
 
 /// True for an admin: the bearer header or the admin session cookie.
 pub fn is_admin(
     state: AppState,
 ) -> impl Filter<Extract = (bool,), Error = warp::Rejection> + Clone {
-    with_state(state)
-        .and(warp::header::headers_cloned())
-        .and_then(|state: AppState, headers: HeaderMap| async move {
-            Ok::<_, warp::Rejection>(admin_in(&state, &headers))
-        })
-}
-
-/// Headers are read as bytes: a header that is not ASCII counts as absent instead of turning
-/// into a rejection that another route's 405 would hide.
-fn admin_in(state: &AppState, headers: &HeaderMap) -> bool {
-    let bearer = headers.get(AUTHORIZATION).map(|v| v.as_bytes());
-    state.keys.is_admin_bearer(bearer)
-        || state
-            .keys
-            .is_admin_session(cookie(headers, ADMIN_COOKIE).as_deref())
+    access::role(state).map(|r: Option<crate::auth::Role>| r == Some(crate::auth::Role::Admin))
 }
 
 /// The value of cookie `name`, if the request carries it.
@@ -154,48 +132,98 @@ pub fn voter(state: AppState) -> impl Filter<Extract = (String,), Error = warp::
         })
 }
 
-/// A JSON body of at most [`MAX_BODY`] bytes, parsed with a clear 400 on failure. A body that
-/// ends before its Content-Length, or does not arrive within [`BODY_READ_TIMEOUT`], is a 400 too.
+/// A JSON body of at most [`MAX_BODY`] bytes, parsed with a clear 400 on failure. The limit
+/// holds whatever the transfer encoding: a `Content-Length` over it is refused before a byte
+/// is read, and a chunked body is read only up to it (413, the rest never buffered). A body
+/// that ends early, or does not arrive within [`BODY_READ_TIMEOUT`], is a 400.
+/// Put this filter after the ones that can refuse the request (auth, rate limits), so a
+/// refused request costs no body read.
 pub fn json_body<T: serde::de::DeserializeOwned + Send>()
 -> impl Filter<Extract = (T,), Error = warp::Rejection> + Clone {
-    warp::body::content_length_limit(MAX_BODY)
+    limited_body().and_then(|bytes: Vec<u8>| async move {
+        serde_json::from_slice::<T>(&bytes).map_err(|e| {
+            warp::reject::custom(ApiError::bad_request(format!("invalid JSON body: {e}")))
+        })
+    })
+}
+
+/// The raw body, at most [`MAX_BODY`] bytes whatever the transfer encoding (see [`json_body`]).
+pub fn limited_body() -> impl Filter<Extract = (Vec<u8>,), Error = warp::Rejection> + Clone {
+    warp::header::optional::<u64>("content-length")
         .and(warp::body::stream())
-        .and_then(|body| async move {
-            let read = tokio::time::timeout(BODY_READ_TIMEOUT, read_body(body)).await;
-            parse_body(read).map_err(warp::reject::custom)
+        .and_then(|len: Option<u64>, body| async move {
+            read_limited(len, body).await.map_err(warp::reject::custom)
         })
 }
 
-/// The JSON value in a body read within [`BODY_READ_TIMEOUT`] (the `Err(Elapsed)` if not), or
-/// the 400 that says what was wrong with it.
-fn parse_body<T: serde::de::DeserializeOwned, E: std::fmt::Display>(
-    read: Result<Result<impl AsRef<[u8]>, E>, tokio::time::error::Elapsed>,
-) -> Result<T, ApiError> {
-    let bytes = match read {
-        Ok(Ok(bytes)) => bytes,
-        Ok(Err(e)) => {
-            return Err(ApiError::bad_request(format!(
-                "the request body ended before its Content-Length: {e}"
-            )));
-        }
-        Err(_) => {
-            return Err(ApiError::bad_request(format!(
-                "the request body did not arrive within {} s",
-                BODY_READ_TIMEOUT.as_secs()
-            )));
-        }
-    };
-    serde_json::from_slice::<T>(bytes.as_ref())
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+/// Reads a body of declared length `len` (none when chunked) from `body`: 413 over
+/// [`MAX_BODY`] (before a byte is read when `len` says so), 400 when it breaks or is late.
+async fn read_limited<B: bytes::Buf>(
+    len: Option<u64>,
+    body: impl futures::Stream<Item = Result<B, warp::Error>>,
+) -> Result<Vec<u8>, ApiError> {
+    if len.is_some_and(|l| l > MAX_BODY) {
+        return Err(ApiError::TooLarge);
+    }
+    body_bytes(tokio::time::timeout(BODY_READ_TIMEOUT, read_body(body)).await)
 }
 
+/// Why a body could not be read whole.
+#[derive(Debug)]
+enum BodyFailure {
+    /// It grew past [`MAX_BODY`]; reading stopped there.
+    TooLarge,
+    /// The connection failed or the body ended before its declared length.
+    Broken(String),
+}
+
+/// The bytes of a body read within [`BODY_READ_TIMEOUT`] (the `Err(Elapsed)` if not), or the
+/// error that says what was wrong with it (413 over the limit, else 400).
+fn body_bytes(
+    read: Result<Result<Vec<u8>, BodyFailure>, tokio::time::error::Elapsed>,
+) -> Result<Vec<u8>, ApiError> {
+    match read {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(BodyFailure::TooLarge)) => Err(ApiError::TooLarge),
+        Ok(Err(BodyFailure::Broken(e))) => Err(ApiError::bad_request(format!(
+            "the request body ended before its end: {e}"
+        ))),
+        Err(_) => Err(ApiError::bad_request(format!(
+            "the request body did not arrive within {} s",
+            BODY_READ_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+/// Reads a warp body stream, stopping with [`BodyFailure::TooLarge`] as soon as it passes
+/// [`MAX_BODY`].
 async fn read_body<B: bytes::Buf>(
     body: impl futures::Stream<Item = Result<B, warp::Error>>,
-) -> Result<Vec<u8>, warp::Error> {
+) -> Result<Vec<u8>, BodyFailure> {
     let mut body = std::pin::pin!(body);
     let mut out = Vec::new();
     while let Some(chunk) = body.next().await {
-        out.put(chunk?);
+        let chunk = chunk.map_err(|e| BodyFailure::Broken(e.to_string()))?;
+        if (out.len() + chunk.remaining()) as u64 > MAX_BODY {
+            return Err(BodyFailure::TooLarge);
+        }
+        out.put(chunk);
+    }
+    Ok(out)
+}
+
+/// Reads a hyper request body like [`read_body`]: at most [`MAX_BODY`] bytes.
+async fn read_incoming(mut body: hyper::body::Incoming) -> Result<Vec<u8>, BodyFailure> {
+    use http_body_util::BodyExt;
+    let mut out = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| BodyFailure::Broken(e.to_string()))?;
+        if let Ok(data) = frame.into_data() {
+            if (out.len() + data.len()) as u64 > MAX_BODY {
+                return Err(BodyFailure::TooLarge);
+            }
+            out.extend_from_slice(&data);
+        }
     }
     Ok(out)
 }
@@ -239,6 +267,11 @@ impl Routes {
         common_headers(votes::vote(&self.state, self.public.as_ref(), poll, req).await)
     }
 
+    /// The open-files budget every connection takes a place from.
+    pub fn descriptors(&self) -> crate::descriptors::Budget {
+        self.state.health.descriptors().clone()
+    }
+
     /// Every other route.
     pub fn warp(&self) -> BoxedFilter<(Response,)> {
         self.warp.clone()
@@ -256,6 +289,8 @@ pub fn routes(state: AppState) -> Arc<Routes> {
         .or(qa_api::routes(state.clone()))
         .unify()
         .or(quiz_api::routes(state.clone()))
+        .unify()
+        .or(moderation_api::routes(state.clone()))
         .unify()
         .or(events::routes(state.clone()))
         .unify()

@@ -45,6 +45,12 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     let admin = warp::path!("admin")
         .and(warp::get())
         .map(|| asset("admin.html"));
+    let moderate = warp::path!("moderate")
+        .and(warp::get())
+        .map(|| asset("moderate.html"));
+    let present = warp::path!("present")
+        .and(warp::get())
+        .map(|| asset("present.html"));
     let files = warp::path("assets")
         .and(warp::path::tail())
         .and(warp::get())
@@ -96,6 +102,8 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         let polls = s.polls();
         let node = s.health.node();
         let lag = s.consumer.lag.records();
+        let open_files = s.health.descriptors().report();
+        let warnings: Vec<String> = s.health.descriptors().warning().into_iter().collect();
         // A node far behind the topics is routed around until it caught up (CONTRACT.md
         // "Running several nodes on one Kafka cluster").
         match s.health.check().and_then(|()| s.consumer.lag.behind().map_or(Ok(()), Err)) {
@@ -108,12 +116,14 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
                     "votes_applied": s.consumer.votes_applied.load(std::sync::atomic::Ordering::Relaxed),
                     "node": node,
                     "lag": lag,
+                    "open_files": open_files,
+                    "warnings": warnings,
                 }),
             ),
             Err(reason) => {
                 let mut res = json_reply(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    &serde_json::json!({ "status": "unavailable", "reason": reason, "kafka": s.kafka_desc, "node": node, "lag": lag }),
+                    &serde_json::json!({ "status": "unavailable", "reason": reason, "kafka": s.kafka_desc, "node": node, "lag": lag, "open_files": open_files, "warnings": warnings }),
                 );
                 res.headers_mut().insert("retry-after", "2".parse().expect("header"));
                 res
@@ -124,6 +134,10 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .or(screen)
         .unify()
         .or(admin)
+        .unify()
+        .or(moderate)
+        .unify()
+        .or(present)
         .unify()
         .or(files)
         .unify()
