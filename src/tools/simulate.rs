@@ -375,8 +375,8 @@ async fn worker(
 }
 
 /// Where votes go, made once: the server's addresses, the request target and `Host`.
-struct Target {
-    addrs: Vec<SocketAddr>,
+pub(super) struct Target {
+    pub(super) addrs: Vec<SocketAddr>,
     uri: Uri,
     host: HeaderValue,
     json: HeaderValue,
@@ -384,7 +384,7 @@ struct Target {
 }
 
 impl Target {
-    fn new(base: &str, poll_id: &str) -> anyhow::Result<Self> {
+    pub(super) fn new(base: &str, poll_id: &str) -> anyhow::Result<Self> {
         let url = reqwest::Url::parse(&format!("{base}/api/polls/{poll_id}/votes"))
             .with_context(|| format!("bad URL {base}"))?;
         anyhow::ensure!(
@@ -413,7 +413,7 @@ impl Target {
         })
     }
 
-    async fn connect(&self) -> anyhow::Result<SendRequest<OneChunk>> {
+    pub(super) async fn connect(&self) -> anyhow::Result<SendRequest<OneChunk>> {
         let tcp = tokio::net::TcpStream::connect(&self.addrs[..]).await?;
         tcp.set_nodelay(true)?;
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
@@ -426,7 +426,7 @@ impl Target {
 
 /// One vote on the worker's connection (opened first if there is none): the response status.
 /// The response body is read to its end so the connection can carry the next vote.
-async fn vote(
+pub(super) async fn vote(
     conn: &mut Option<SendRequest<OneChunk>>,
     target: &Target,
     voter: &HeaderValue,
@@ -465,7 +465,7 @@ async fn vote(
 }
 
 /// A request body of one pre-made chunk.
-struct OneChunk(Option<Bytes>);
+pub(super) struct OneChunk(Option<Bytes>);
 
 impl Body for OneChunk {
     type Data = Bytes;
@@ -510,7 +510,7 @@ impl Ballots {
     }
 }
 
-fn pct<T: Copy + Into<u64>>(sorted_us: &[T], p: f64) -> f64 {
+pub(super) fn pct<T: Copy + Into<u64>>(sorted_us: &[T], p: f64) -> f64 {
     if sorted_us.is_empty() {
         return 0.0;
     }
