@@ -217,6 +217,7 @@ impl Application {
             Some(code) => crate::eventcode::url_with_code(&join_url, code),
             None => join_url.clone(),
         };
+        crate::doctor::running::note(&data_dir, addr, &join_url);
         let qr_svg = crate::qr::svg(&join_url)
             .map_err(|e| ConfigError(format!("cannot encode {join_url} as QR: {e}")))?;
         let state = AppState(Arc::new(Inner {

@@ -311,6 +311,9 @@ impl TallyStore {
         if let Some(v) = meta.get("leaderboard_epoch")? {
             polls.leaderboard_epoch = decode("leaderboard epoch", v.value())?;
         }
+        if let Some(v) = meta.get("presenter")? {
+            polls.presenter = decode("presenter position", v.value())?;
+        }
         if let Some(v) = meta.get("moderation")? {
             polls.moderation = decode("moderation", v.value())?;
         }
@@ -459,6 +462,8 @@ impl TallyStore {
                 meta.insert("view", view.as_slice())?;
                 let epoch = serde_json::to_vec(&state.leaderboard_epoch).expect("epoch serialises");
                 meta.insert("leaderboard_epoch", epoch.as_slice())?;
+                let presenter = serde_json::to_vec(&state.presenter).expect("position serialises");
+                meta.insert("presenter", presenter.as_slice())?;
                 let moderation =
                     serde_json::to_vec(&state.moderation).expect("moderation serialises");
                 meta.insert("moderation", moderation.as_slice())?;

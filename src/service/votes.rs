@@ -31,6 +31,12 @@ pub async fn cast(
         .live(poll)
         .ok_or_else(|| ServiceError::NotFound(format!("no poll {poll:?}")))?;
     let now = now_ms();
+    if poll.state == crate::domain::poll::State::Paused {
+        return Err(ServiceError::Conflict(format!(
+            "poll {:?} is paused: voting goes on when it is back on the screen",
+            poll.id
+        )));
+    }
     if !poll.accepts_votes(now) {
         return Err(ServiceError::Conflict(format!(
             "poll {:?} is not open for voting",
