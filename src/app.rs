@@ -195,7 +195,17 @@ impl Application {
         // for clients.
         let health = Health::new(handles.healthy.clone())
             .with_node(&node_id)
-            .with_descriptors(crate::descriptors::Budget::for_this_process());
+            .with_descriptors(crate::descriptors::Budget::for_this_process())
+            .with_disks(crate::disk::Watched(
+                [(data_dir.clone(), "the tally database")]
+                    .into_iter()
+                    .chain(
+                        args.brokers
+                            .is_none()
+                            .then(|| (data_dir.join("kafka"), "the bundled broker's log")),
+                    )
+                    .collect(),
+            ));
         let shutdown = CancellationToken::new();
 
         let join_url = match &args.public_url {

@@ -54,6 +54,12 @@ pub async fn cast(
             "Kafka is unavailable; the vote was not recorded".into(),
         ));
     }
+    // A node that cannot apply what it takes (a full disk) refuses rather than acknowledges.
+    if let Some(why) = state.health.cannot_apply() {
+        return Err(ServiceError::Unavailable(format!(
+            "{why}; the vote was not recorded"
+        )));
+    }
     let quiz = match poll.def.kind {
         Kind::Quiz => Some(super::quiz::stamp_answer(
             state,
