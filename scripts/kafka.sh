@@ -191,6 +191,22 @@ install_broker() {
   say "$BROKER_TITLE installed: $BROKER_BIN"
 }
 
+# A log this engine wrote here before (LOG_MADE says so; `stop` keeps it) that is gone now was
+# lost, not never made: an empty broker in its place would make every livepoll node on it
+# forget the event, and librdkafka clients still connected crash on its answers (a fetch
+# answer for a topic id the new broker does not know). So refuse, and say what to do.
+log_made() { local own="${BROKER_STORAGE#sqlite://}"; echo "$BROKER_DIR/${own%.db}.log-made"; }
+refuse_lost_log() {
+  [ -z "${KAFKA_HOME:-}" ] || return 0
+  local own="${BROKER_STORAGE#sqlite://}"
+  rm -f "$BROKER_DIR/start-refused"
+  if [ ! -e "$BROKER_DIR/$own" ] && [ -e "$(log_made)" ]; then
+    # serve reads the reason from here, to say it on /healthz.
+    echo "the broker's log $BROKER_DIR/$own is gone: not starting an empty broker in its place; restore the log from a backup, or delete $(log_made) to start an empty log on purpose" >"$BROKER_DIR/start-refused"
+    die "the broker's log $BROKER_DIR/$own is gone (this data dir's $(engine) wrote it before): not starting an empty broker in its place. Restore the log from a backup (docs/operations.md), or, to start an empty log on purpose, delete $(log_made) (or the whole kafka/ dir) and start again"
+  fi
+}
+
 # Tansu or Nisshi (same command line). Each has its own SQLite file: Nisshi opens a Tansu file
 # but adds its own tables to it and then fails every fetch, so a data dir that switches engine
 # starts an empty log rather than damaging the other one's.
@@ -257,12 +273,14 @@ cmd_start() {
   fi
   install_broker
   mkdir -p "$BROKER_DIR"
+  refuse_lost_log
   rm -f "$SERVE_MARK"
   SETSID=""
   command -v setsid >/dev/null 2>&1 && SETSID="setsid"
   say "starting $(engine) on 127.0.0.1:$KAFKA_PORT (data: $BROKER_DIR, log: $LOG_FILE)"
   if [ -n "${KAFKA_HOME:-}" ]; then launch_apache; else launch_bundled; fi
   engine >"$ENGINE_FILE"
+  [ -n "${KAFKA_HOME:-}" ] || engine >"$(log_made)"
   pid="$(cat "$PID_FILE")"
   [ -n "${LIVEPOLL_WATCH_PID:-}" ] && start_watchdog "$LIVEPOLL_WATCH_PID"
   local waited=0

@@ -247,10 +247,11 @@ impl Application {
         // A bundled broker this serve started is kept running: restarted if it dies, hangs, or
         // stops taking writes (see `broker::watch`).
         if let Some(broker) = owned.as_ref().and_then(OwnedBroker::broker) {
-            let h = state.health.clone();
+            let (h, report) = (state.health.clone(), state.health.clone());
             tasks.spawn(crate::broker::watch(
                 broker.clone(),
                 move || h.writes_stalled(),
+                move |why| report.set_broker_down(why),
                 shutdown.clone(),
             ));
         }

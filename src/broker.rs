@@ -107,11 +107,18 @@ impl BundledBroker {
         match status.code() {
             Some(0) => Ok(()),
             Some(4) => Err(BrokerError::PortTaken(self.port)),
-            _ => Err(BrokerError::Script(format!(
-                "starting the bundled Kafka on port {} failed (see the messages above, and {})",
-                self.port,
-                self.data_dir.join("kafka/broker.log").display()
-            ))),
+            _ => Err(BrokerError::Script(
+                // The script's own reason when it refused to start (a lost log), else a pointer.
+                std::fs::read_to_string(self.data_dir.join("kafka/start-refused"))
+                    .map(|why| why.trim().to_string())
+                    .unwrap_or_else(|_| {
+                        format!(
+                            "starting the bundled Kafka on port {} failed (see the messages above, and {})",
+                            self.port,
+                            self.data_dir.join("kafka/broker.log").display()
+                        )
+                    }),
+            )),
         }
     }
 
@@ -206,10 +213,13 @@ const WRITE_STALL_RESTART_GAP: Duration = Duration::from_secs(60);
 /// process is gone, when it has not answered Kafka requests for [`HUNG_AFTER`], or when
 /// `writes_stalled()` says it answers but takes no writes. Every restart is logged with why.
 /// A restart that is under way is finished even if `cancel` fires meanwhile, so the broker is
-/// never started behind the back of the shutdown that stops it.
+/// never started behind the back of the shutdown that stops it. A restart that fails is
+/// passed to `report` with its reason (say, `scripts/kafka.sh` refusing to start an empty
+/// broker where the event's log was lost), and `report(None)` once a restart succeeds.
 pub async fn watch(
     broker: BundledBroker,
     writes_stalled: impl Fn() -> bool + Send + 'static,
+    report: impl Fn(Option<String>) + Send + 'static,
     cancel: tokio_util::sync::CancellationToken,
 ) {
     let mut unanswered_since: Option<Instant> = None;
@@ -264,11 +274,19 @@ pub async fn watch(
         })
         .await;
         match result {
-            Ok(Ok(())) => tracing::warn!(
-                "the bundled Kafka broker on {} was restarted",
-                broker.bootstrap()
-            ),
-            Ok(Err(e)) => tracing::error!("restarting the bundled Kafka broker failed: {e}"),
+            Ok(Ok(())) => {
+                report(None);
+                tracing::warn!(
+                    "the bundled Kafka broker on {} was restarted",
+                    broker.bootstrap()
+                )
+            }
+            Ok(Err(e)) => {
+                tracing::error!("restarting the bundled Kafka broker failed: {e}");
+                report(Some(format!(
+                    "the bundled Kafka broker cannot be restarted: {e}"
+                )));
+            }
             Err(e) => tracing::error!("restarting the bundled Kafka broker failed: {e}"),
         }
     }

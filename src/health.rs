@@ -37,6 +37,9 @@ pub struct Health {
     disks: crate::disk::Watched,
     /// Why a watched disk is full, while it is.
     disk_full: Arc<RwLock<Option<String>>>,
+    /// Why the bundled broker this serve supervises cannot be started again, while it cannot
+    /// (its log is gone, say): said on `/healthz` before the plain "Kafka unavailable".
+    broker_down: Arc<RwLock<Option<String>>>,
 }
 
 impl Health {
@@ -49,7 +52,13 @@ impl Health {
             descriptors: crate::descriptors::Budget::unlimited(),
             disks: crate::disk::Watched::default(),
             disk_full: Arc::new(RwLock::new(None)),
+            broker_down: Arc::new(RwLock::new(None)),
         }
+    }
+
+    /// Records why the supervised bundled broker could not be restarted (`None` once it was).
+    pub fn set_broker_down(&self, why: Option<String>) {
+        *self.broker_down.write().expect("health lock") = why;
     }
 
     /// The same flags, also watching the free space of these places.
@@ -94,6 +103,9 @@ impl Health {
     pub fn check(&self) -> Result<(), String> {
         if let Some(full) = self.disk_full.read().expect("health lock").clone() {
             return Err(full);
+        }
+        if let Some(down) = self.broker_down.read().expect("health lock").clone() {
+            return Err(down);
         }
         self.kafka.read().expect("health lock").clone()?;
         if self.writes_stalled() {
