@@ -7,8 +7,8 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
@@ -19,14 +19,16 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::cluster::Lag;
-use crate::domain::events::{PollEnvelope, VoterRecord};
-use crate::domain::qa::QaEnvelope;
 use crate::kafka::{Topics, consumer_config, partition_count};
 use crate::live::Live;
-use crate::store::{Consumed, Event, Polls, TallyStore};
+use crate::store::{Polls, TallyStore};
 
+mod apply;
+pub mod decode;
 mod qa;
+pub mod stalls;
 pub use qa::QaHandles;
+pub use stalls::Stalls;
 
 /// Largest number of records applied in one redb transaction.
 pub const MAX_BATCH: usize = 20_000;
@@ -57,6 +59,10 @@ pub struct ConsumerHandles {
     pub healthy: Arc<AtomicBool>,
     /// Ballots and names applied from the votes topic so far (a pack counts as its ballots).
     pub votes_applied: Arc<AtomicU64>,
+    /// Records (and ballots of packs) skipped as invalid so far, the same on every node.
+    pub skipped_records: Arc<AtomicU64>,
+    /// Partitions stopped at a record this node cannot read (`/healthz` 503 while any is).
+    pub stalls: Stalls,
     /// Records in the topics not yet applied, measured every [`WATCH_INTERVAL`].
     pub lag: Arc<Lag>,
     pub qa: QaHandles,
@@ -74,6 +80,8 @@ pub struct TallyConsumer {
     healthy: Arc<AtomicBool>,
     vote_positions: Arc<Mutex<HashMap<i32, u64>>>,
     votes_applied: Arc<AtomicU64>,
+    skipped_records: Arc<AtomicU64>,
+    stalls: Stalls,
     /// Partitions of the votes topic assigned so far.
     vote_partitions: i32,
     lag: Arc<Lag>,
@@ -156,7 +164,9 @@ impl TallyConsumer {
             .get(&(topics.polls.clone(), 0))
             .copied()
             .unwrap_or(0);
-        let (polls_tx, polls) = watch::channel(Arc::new(store.load_polls()?));
+        let mut loaded = store.load_polls()?;
+        loaded.applied = applied;
+        let (polls_tx, polls) = watch::channel(Arc::new(loaded));
         let (applied_tx, polls_applied) = watch::channel(applied);
         let healthy = Arc::new(AtomicBool::new(true));
         let vote_positions: HashMap<i32, u64> = offsets
@@ -167,8 +177,12 @@ impl TallyConsumer {
         let votes_applied = Arc::new(AtomicU64::new(
             store.votes_applied(vote_positions.values().sum())?,
         ));
+        let skipped_records = Arc::new(AtomicU64::new(store.skipped_records()?));
+        let stalls = Stalls::default();
         let lag = Arc::new(Lag::default());
         let handles = ConsumerHandles {
+            skipped_records: skipped_records.clone(),
+            stalls: stalls.clone(),
             polls,
             polls_applied,
             healthy: healthy.clone(),
@@ -188,6 +202,8 @@ impl TallyConsumer {
                 healthy,
                 vote_positions: Arc::new(Mutex::new(vote_positions)),
                 votes_applied,
+                skipped_records,
+                stalls,
                 vote_partitions: partitions,
                 lag,
                 qa,
@@ -213,8 +229,8 @@ impl TallyConsumer {
         }
     }
 
-    /// Consumes and applies until cancelled. A failing redb write is retried (the batch is kept),
-    /// with the consumer reported unhealthy meanwhile, so nothing is skipped.
+    /// Consumes and applies until cancelled (see [`apply`] for what happens when a batch fails
+    /// or a record cannot be read).
     pub async fn run(self, cancel: CancellationToken) {
         let watcher = tokio::spawn(self.watcher().run(cancel.clone()));
         self.consume(cancel).await;
@@ -248,6 +264,10 @@ impl TallyConsumer {
                     tracing::warn!(topic = m.topic(), "a record from a topic never assigned");
                     return;
                 };
+                // Records of a stopped partition fetched before it was paused.
+                if self.stalls.stopped(&name, m.partition()) {
+                    return;
+                }
                 raw.push((
                     kind,
                     name,
@@ -271,66 +291,6 @@ impl TallyConsumer {
                 }
             }
             self.apply(raw, &cancel).await;
-        }
-    }
-
-    async fn apply(&self, raw: Vec<Raw>, cancel: &CancellationToken) {
-        let polls_topic = self.topics.polls.as_str();
-        let batch: Arc<Vec<Consumed>> = Arc::new(
-            raw.into_iter()
-                .map(|(kind, topic, partition, offset, payload)| {
-                    let event = decode(kind, payload.as_deref());
-                    Consumed {
-                        topic,
-                        partition,
-                        offset,
-                        event,
-                    }
-                })
-                .collect(),
-        );
-        loop {
-            let store = self.store.clone();
-            let current = self.polls_tx.borrow().clone();
-            let qa = self.qa.current();
-            let b = batch.clone();
-            let result =
-                tokio::task::spawn_blocking(move || store.apply_batch(&current, &qa, &b)).await;
-            match result {
-                Ok(Ok(outcome)) => {
-                    self.healthy.store(true, Ordering::Relaxed);
-                    let new_polls = outcome.polls.map(Arc::new);
-                    if let Some(p) = &new_polls {
-                        self.polls_tx.send_replace(p.clone());
-                    }
-                    let mut positions = self.vote_positions.lock().expect("positions lock");
-                    for (topic, partition, next) in &outcome.offsets {
-                        if &**topic == polls_topic {
-                            self.applied_tx.send_replace(*next);
-                        } else if topic == self.qa.topic() {
-                            // Published by `self.qa.committed` below.
-                        } else {
-                            positions.insert(*partition, *next);
-                        }
-                    }
-                    drop(positions);
-                    if let Some(n) = outcome.votes_applied {
-                        self.votes_applied.store(n, Ordering::Relaxed);
-                    }
-                    self.qa.committed(outcome.qa, &outcome.offsets, &self.live);
-                    self.live.mark(new_polls, outcome.tallied);
-                    return;
-                }
-                Ok(Err(e)) => {
-                    tracing::error!("applying a batch to the tally database failed, retrying: {e}")
-                }
-                Err(e) => tracing::error!("tally writer panicked, retrying: {e}"),
-            }
-            self.healthy.store(false, Ordering::Relaxed);
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                _ = cancel.cancelled() => return,
-            }
         }
     }
 }
@@ -397,7 +357,10 @@ impl PartitionWatcher {
             self.assigned = partitions;
         }
         let mut applied: Vec<(String, i32, u64)> = {
-            let positions = self.vote_positions.lock().expect("positions lock");
+            let positions = self
+                .vote_positions
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             (0..self.assigned)
                 .map(|p| {
                     let next = positions.get(&p).copied().unwrap_or(0);
@@ -428,21 +391,4 @@ impl PartitionWatcher {
         self.lag.record(lag, Instant::now());
         Ok(())
     }
-}
-
-/// A record that does not decode is skipped (its offset still counts as consumed): it was
-/// never acknowledged by livepoll, so it cannot be an accepted vote or command.
-fn decode(kind: TopicKind, payload: Option<&[u8]>) -> Event {
-    let Some(bytes) = payload else {
-        return Event::Malformed;
-    };
-    let event = match kind {
-        TopicKind::Polls => serde_json::from_slice::<PollEnvelope>(bytes).map(Event::Poll),
-        TopicKind::Votes => VoterRecord::from_json(bytes).map(Event::from),
-        TopicKind::Qa => serde_json::from_slice::<QaEnvelope>(bytes).map(Event::Qa),
-    };
-    event.unwrap_or_else(|e| {
-        tracing::warn!("skipping an undecodable record: {e}");
-        Event::Malformed
-    })
 }

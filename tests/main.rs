@@ -15,6 +15,7 @@ mod present;
 mod qa;
 mod qa_browser;
 mod quiz;
+mod records;
 mod resilience;
 mod session;
 mod venue;
