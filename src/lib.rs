@@ -6,6 +6,7 @@ pub mod app;
 pub mod auth;
 pub mod broker;
 pub mod cli;
+pub mod clock;
 pub mod cluster;
 pub mod commands;
 pub mod consumer;

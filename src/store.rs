@@ -10,11 +10,13 @@ use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
+use crate::domain::ballot_order::{self, Stamp};
 use crate::domain::events::{NameEvent, PollEnvelope, VoteEvent, VoterRecord};
 use crate::domain::poll::PollRecord;
 pub use crate::domain::polls::Polls;
 pub use crate::domain::qa::Qa;
 use crate::domain::qa::{QaChanges, QaEnvelope};
+use crate::domain::record_checks::judge_vote;
 use crate::domain::tally::Tally;
 use crate::domain::vote::Ballot;
 
@@ -22,13 +24,17 @@ const POLLS: TableDefinition<&str, &[u8]> = TableDefinition::new("polls");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// (poll id, poll uid, round, voter) → ballot JSON
 const BALLOTS: TableDefinition<(&str, u64, u32, &str), &[u8]> = TableDefinition::new("ballots");
+/// (poll id, poll uid, round, voter) → the standing ballot's stamp JSON (ballots with one)
+const STAMPS: TableDefinition<(&str, u64, u32, &str), &[u8]> = TableDefinition::new("stamps");
 /// (poll id, poll uid, round) → tally JSON
 const TALLIES: TableDefinition<(&str, u64, u32), &[u8]> = TableDefinition::new("tallies");
 /// (topic, partition) → next offset to consume
 const OFFSETS: TableDefinition<(&str, i32), u64> = TableDefinition::new("offsets");
 
+mod identity;
 mod qa;
 mod quiz;
+pub use identity::StoredIdentity;
 pub use quiz::RoundKey;
 
 #[derive(Debug, thiserror::Error)]
@@ -89,8 +95,9 @@ pub enum Event {
     /// A voter's display name (from the votes topic).
     Name(NameEvent),
     Qa(QaEnvelope),
-    /// Undecodable payload: skipped, but its offset still counts as consumed.
-    Malformed,
+    /// An invalid record (see [`crate::domain::record_checks`]): skipped on every node, its
+    /// offset consumed, and counted in [`BatchOutcome::skipped_records`]; the reason is logged.
+    Skipped(String),
 }
 
 impl From<VoterRecord> for Event {
@@ -117,6 +124,23 @@ pub struct BatchOutcome {
     /// Ballots and names applied from the votes topic so far, this batch included (a pack
     /// counts as its ballots); `None` if this batch applied none.
     pub votes_applied: Option<u64>,
+    /// Records (and ballots of packs) skipped as invalid so far, this batch included; `None`
+    /// if this batch skipped none.
+    pub skipped_records: Option<u64>,
+}
+
+/// The [`META`] key of the count in [`BatchOutcome::skipped_records`] (u64, little-endian).
+const SKIPPED_RECORDS: &str = "skipped_records";
+
+/// Logs why a record (or a ballot of a pack) is skipped and counts it.
+fn skip(skipped: &mut u64, rec: &Consumed, why: &str) {
+    *skipped += 1;
+    tracing::warn!(
+        "skipping the record at {}/{}@{}: {why}",
+        rec.topic,
+        rec.partition,
+        rec.offset
+    );
 }
 
 /// The [`META`] key of the count in [`BatchOutcome::votes_applied`] (u64, little-endian).
@@ -126,6 +150,7 @@ const VOTES_APPLIED: &str = "votes_applied";
 /// batch has loaded (each written back once, at the end).
 struct Votes<'txn, 'o> {
     ballots: redb::Table<'txn, (&'static str, u64, u32, &'static str), &'static [u8]>,
+    stamps: redb::Table<'txn, (&'static str, u64, u32, &'static str), &'static [u8]>,
     tallies: redb::Table<'txn, (&'static str, u64, u32), &'static [u8]>,
     loaded: HashMap<(String, u64, u32), Tally>,
     tallied: &'o mut HashSet<String>,
@@ -134,16 +159,33 @@ struct Votes<'txn, 'o> {
 }
 
 impl Votes<'_, '_> {
-    /// A voter's ballot replaces their previous one in the round; a quiz answer is final
-    /// (the voter's first one in the log counts, and is scored).
+    /// A voter's ballot replaces their previous one in the round if its stamp is greater; a
+    /// quiz answer is final (the one with the smallest stamp counts, and is scored). See
+    /// [`ballot_order`] for ballots without stamps.
     fn apply(&mut self, v: &VoteEvent, quiz: &mut quiz::QuizTables) -> Result<(), StoreError> {
         self.applied += 1;
         let bkey = (v.poll.as_str(), v.uid, v.round, v.voter.as_str());
-        if v.quiz.is_some() && self.ballots.get(bkey)?.is_some() {
-            return Ok(());
+        if self.ballots.get(bkey)?.is_some() {
+            let standing: Option<Stamp> = self
+                .stamps
+                .get(bkey)?
+                .map(|g| decode("ballot stamp", g.value()))
+                .transpose()?;
+            if !ballot_order::replaces(v.stamp.as_ref(), standing.as_ref(), v.quiz.is_some()) {
+                return Ok(());
+            }
         }
         if let Some(stamp) = &v.quiz {
             quiz.answer(v, stamp)?;
+        }
+        match &v.stamp {
+            Some(s) => {
+                let bytes = serde_json::to_vec(s).expect("stamp serialises");
+                self.stamps.insert(bkey, bytes.as_slice())?;
+            }
+            None => {
+                self.stamps.remove(bkey)?;
+            }
         }
         let bytes = serde_json::to_vec(&v.ballot).expect("ballot serialises");
         let previous = self
@@ -182,8 +224,16 @@ impl Votes<'_, '_> {
 
 /// The count of [`VOTES_APPLIED`], 0 if never written.
 fn read_count(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<u64, StoreError> {
+    read_counter(meta, VOTES_APPLIED)
+}
+
+/// A u64 counter in [`META`], 0 if never written.
+fn read_counter(
+    meta: &impl ReadableTable<&'static str, &'static [u8]>,
+    key: &str,
+) -> Result<u64, StoreError> {
     Ok(meta
-        .get(VOTES_APPLIED)?
+        .get(key)?
         .and_then(|g| <[u8; 8]>::try_from(g.value()).ok())
         .map(u64::from_le_bytes)
         .unwrap_or(0))
@@ -235,6 +285,7 @@ impl TallyStore {
             tx.open_table(POLLS)?;
             tx.open_table(META)?;
             tx.open_table(BALLOTS)?;
+            tx.open_table(STAMPS)?;
             tx.open_table(TALLIES)?;
             tx.open_table(OFFSETS)?;
             qa::create_tables(&tx)?;
@@ -311,6 +362,9 @@ impl TallyStore {
         if let Some(v) = meta.get("leaderboard_epoch")? {
             polls.leaderboard_epoch = decode("leaderboard epoch", v.value())?;
         }
+        if let Some(v) = meta.get("deployment")? {
+            polls.deployment = decode("deployment", v.value())?;
+        }
         Ok(polls)
     }
 
@@ -354,6 +408,11 @@ impl TallyStore {
         Ok(n)
     }
 
+    /// Records skipped as invalid so far ([`BatchOutcome::skipped_records`]).
+    pub fn skipped_records(&self) -> Result<u64, StoreError> {
+        read_counter(&self.db.begin_read()?.open_table(META)?, SKIPPED_RECORDS)
+    }
+
     /// Applies a batch of consumed records and their offsets in one write transaction.
     /// Records at offsets already consumed are skipped, so re-delivery is harmless.
     pub fn apply_batch(
@@ -365,7 +424,11 @@ impl TallyStore {
         let mut tx = self.db.begin_write()?;
         // Poll and Q&A changes (rare, made by people) are committed durably at once; votes
         // at least every DURABLE_EVERY.
-        let mut last_durable = self.last_durable.lock().expect("durability lock");
+        // A panic elsewhere while holding it leaves only an Instant behind: nothing to repair.
+        let mut last_durable = self
+            .last_durable
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let only_votes = batch
             .iter()
             .all(|r| matches!(r.event, Event::Vote(_) | Event::Votes(_)));
@@ -385,11 +448,13 @@ impl TallyStore {
             let mut next: HashMap<(Arc<str>, i32), u64> = HashMap::new();
             let mut votes = Votes {
                 ballots: tx.open_table(BALLOTS)?,
+                stamps: tx.open_table(STAMPS)?,
                 tallies: tx.open_table(TALLIES)?,
                 loaded: HashMap::new(),
                 tallied: &mut outcome.tallied,
                 applied: 0,
             };
+            let mut skipped = 0u64;
             for rec in batch {
                 let key = (rec.topic.clone(), rec.partition);
                 let expected = match next.get(&key) {
@@ -404,8 +469,9 @@ impl TallyStore {
                     continue;
                 }
                 next.insert(key, offset + 1);
+                let state = new_polls.as_ref().unwrap_or(polls);
                 match &rec.event {
-                    Event::Malformed => {}
+                    Event::Skipped(why) => skip(&mut skipped, rec, why),
                     Event::Name(n) => {
                         quiz.name(n)?;
                         votes.applied += 1;
@@ -418,10 +484,16 @@ impl TallyStore {
                         let state = new_polls.get_or_insert_with(|| polls.clone());
                         changed_polls.extend(state.apply(env, offset));
                     }
-                    Event::Vote(v) => votes.apply(v, &mut quiz)?,
+                    Event::Vote(v) => match judge_vote(v, state) {
+                        Ok(()) => votes.apply(v, &mut quiz)?,
+                        Err(why) => skip(&mut skipped, rec, &why),
+                    },
                     Event::Votes(pack) => {
                         for v in pack {
-                            votes.apply(v, &mut quiz)?;
+                            match judge_vote(v, state) {
+                                Ok(()) => votes.apply(v, &mut quiz)?,
+                                Err(why) => skip(&mut skipped, rec, &why),
+                            }
                         }
                     }
                 }
@@ -434,6 +506,12 @@ impl TallyStore {
                 let total = before + applied;
                 meta.insert(VOTES_APPLIED, total.to_le_bytes().as_slice())?;
                 outcome.votes_applied = Some(total);
+            }
+            if skipped > 0 {
+                let mut meta = tx.open_table(META)?;
+                let total = read_counter(&meta, SKIPPED_RECORDS)? + skipped;
+                meta.insert(SKIPPED_RECORDS, total.to_le_bytes().as_slice())?;
+                outcome.skipped_records = Some(total);
             }
             for ((topic, partition), n) in next {
                 offsets.insert((&*topic, partition), n)?;
@@ -456,6 +534,9 @@ impl TallyStore {
                 meta.insert("view", view.as_slice())?;
                 let epoch = serde_json::to_vec(&state.leaderboard_epoch).expect("epoch serialises");
                 meta.insert("leaderboard_epoch", epoch.as_slice())?;
+                let deployment =
+                    serde_json::to_vec(&state.deployment).expect("deployment serialises");
+                meta.insert("deployment", deployment.as_slice())?;
             }
         }
         if let Some(state) = &new_qa {
@@ -473,7 +554,10 @@ impl TallyStore {
     /// Makes every commit so far durable (an empty durable commit), so that a clean stop
     /// leaves nothing to read again from Kafka on the next start.
     pub fn persist(&self) -> Result<(), StoreError> {
-        let mut last_durable = self.last_durable.lock().expect("durability lock");
+        let mut last_durable = self
+            .last_durable
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         self.db.begin_write()?.commit()?;
         *last_durable = std::time::Instant::now();
         Ok(())
@@ -551,6 +635,7 @@ mod tests {
                 voter: voter.into(),
                 ballot: Ballot::Choices(vec![choice]),
                 quiz: None,
+                stamp: None,
             }),
         }
     }
@@ -561,6 +646,7 @@ mod tests {
         let store = TallyStore::open(&dir.path().join("t.redb")).unwrap();
         let batch = vec![
             created("p"),
+            opened("p"),
             vote_rec(0, "v1", 0),
             vote_rec(1, "v2", 1),
             vote_rec(2, "v1", 1),
@@ -618,7 +704,7 @@ mod tests {
                 name: "Ada".into(),
             }),
         };
-        let batch = vec![created("p"), vote_rec(0, "v3", 0), pack, name];
+        let batch = vec![created("p"), opened("p"), vote_rec(0, "v3", 0), pack, name];
         let out = store
             .apply_batch(&Polls::default(), &Qa::default(), &batch)
             .unwrap();
@@ -635,6 +721,11 @@ mod tests {
         );
         assert_eq!(store.offsets().unwrap()[&("votes".to_string(), 2)], 3);
         assert_eq!(store.votes_applied(0).unwrap(), 12, "kept");
+    }
+
+    /// Ballots are applied only for a poll that was opened.
+    fn opened(id: &str) -> Consumed {
+        poll_rec(1, PollEvent::Opened { id: id.into() })
     }
 
     fn created(id: &str) -> Consumed {
@@ -659,7 +750,11 @@ mod tests {
         let polls = {
             let store = TallyStore::open(&path).unwrap();
             let polls = store
-                .apply_batch(&Polls::default(), &Qa::default(), &[created("p")])
+                .apply_batch(
+                    &Polls::default(),
+                    &Qa::default(),
+                    &[created("p"), opened("p")],
+                )
                 .unwrap()
                 .polls
                 .unwrap();
@@ -696,3 +791,6 @@ mod tests {
         assert_eq!(store.offsets().unwrap()[&("votes".to_string(), 2)], 3);
     }
 }
+
+#[cfg(test)]
+mod skip_tests;

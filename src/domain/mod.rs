@@ -1,11 +1,13 @@
 //! The pure core: what polls, votes and tallies are, with no Kafka, disk or HTTP in sight.
 
+pub mod ballot_order;
 pub mod events;
 pub mod poll;
 pub mod polls;
 pub mod qa;
 pub mod question;
 pub mod quiz;
+pub mod record_checks;
 pub mod tally;
 pub mod text;
 pub mod vote;

@@ -21,6 +21,12 @@ pub struct Polls {
     pub view: ScreenView,
     /// The quiz leaderboard in play: how many times it was reset.
     pub leaderboard_epoch: u32,
+    /// Next offset of `livepoll.polls` folded in (what ballots are judged against, see
+    /// [`super::record_checks::judge_vote`]).
+    pub applied: u64,
+    /// The ids of the secret and admin token last published on this topic prefix (key id,
+    /// admin token id), checked by a node at start (see [`crate::identity`]).
+    pub deployment: Option<(String, String)>,
 }
 
 impl Polls {
@@ -64,6 +70,7 @@ impl Polls {
     pub fn apply(&mut self, env: &PollEnvelope, offset: u64) -> HashSet<String> {
         let at = env.at;
         let mut changed = HashSet::new();
+        self.applied = self.applied.max(offset + 1);
         match &env.event {
             PollEvent::Created { id, def, after } => {
                 if self.live(id).is_none() {
@@ -83,6 +90,9 @@ impl Polls {
                 }
             }
             PollEvent::View { view } => self.view = *view,
+            PollEvent::Deployment { key, admin } => {
+                self.deployment = Some((key.clone(), admin.clone()));
+            }
             PollEvent::LeaderboardReset { epoch } => {
                 if *epoch == self.leaderboard_epoch {
                     self.leaderboard_epoch += 1;
