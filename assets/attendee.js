@@ -70,11 +70,13 @@ LP.ready.then(() => {
     if (body.choice !== undefined) return { choices: [body.choice] };
     if (body.choices) return { choices: body.choices.slice().sort((a, b) => a - b) };
     if (body.rating) return { rating: body.rating };
+    if (body.words) return { words: body.words };
     return { text: body.text };
   }
 
   function friendly(p, r) {
     if (p.kind === "multiple") return LP.t("choose_between", { max: p.max_choices });
+    if (p.kind === "wordcloud" && r.data && r.data.message && r.data.message.includes("words per person")) return LP.t("too_many_words", { max: p.max_words || 1 });
     if (p.kind === "wordcloud") return (r.data && r.data.message && r.data.message.includes("at most")) ? LP.t("too_long", { max: 40 }) : LP.t("type_a_word");
     return LP.t("not_recorded");
   }
@@ -185,19 +187,30 @@ LP.ready.then(() => {
       form.append(row);
       if (p.labels) form.append(LP.el("div", { class: "ends" }, LP.el("span", {}, `${LP.num(1)} = `, LP.el("bdi", { text: p.labels[0] })), LP.el("span", {}, `${LP.num(p.scale)} = `, LP.el("bdi", { text: p.labels[1] }))));
     } else if (!typing) {
+      // A word cloud may take several words per person (max_words): one input each.
       const b = mine[k];
-      const input = LP.el("input", { type: "text", maxlength: "40", "aria-label": LP.t("word_label"), placeholder: LP.t("word_placeholder"), enterkeyhint: "send" });
-      if (b && b.text) input.value = b.text;
-      const submit = () => open && input.value.trim() && send({ text: input.value });
-      input.addEventListener("input", () => {
-        const sent = (mine[k] && mine[k].text) || "";
-        draft = input.value.trim() && input.value.trim().toLowerCase() !== sent.toLowerCase() ? { key: k } : null;
-        flash = null;
-        const s = status(p, p.state === "open", current);
-        $("status").textContent = s.text; $("status").className = `status ${s.cls}`;
-      });
-      input.addEventListener("keydown", (e) => { if (e.key === "Enter") submit(); });
-      form.append(input, LP.el("button", { class: "primary", type: "button", text: LP.t("send"), onclick: submit }));
+      const n = Math.max(1, Math.min(5, p.max_words || 1));
+      const sentWords = () => { const m = mine[k]; return m ? (m.words || (m.text ? [m.text] : [])) : []; };
+      const inputs = Array.from({ length: n }, (_, i) => LP.el("input", { type: "text", maxlength: "40", "data-i": `w${i}`, "aria-label": n > 1 ? LP.t("word_n_label", { n: i + 1 }) : LP.t("word_label"), placeholder: LP.t("word_placeholder"), enterkeyhint: i === n - 1 ? "send" : "next" }));
+      if (b) sentWords().forEach((w, i) => { if (inputs[i]) inputs[i].value = w; });
+      const typed = () => inputs.map((x) => x.value.trim()).filter(Boolean);
+      const submit = () => {
+        const words = typed();
+        if (!open || !words.length) return;
+        send(n > 1 ? { words } : { text: inputs[0].value });
+      };
+      for (const input of inputs) {
+        input.addEventListener("input", () => {
+          const sent = sentWords().join("\u0000").toLowerCase();
+          draft = typed().length && typed().join("\u0000").toLowerCase() !== sent ? { key: k } : null;
+          flash = null;
+          const s = status(p, p.state === "open", current);
+          $("status").textContent = s.text; $("status").className = `status ${s.cls}`;
+        });
+        input.addEventListener("keydown", (e) => { if (e.key === "Enter") submit(); });
+      }
+      if (n > 1) form.append(LP.el("p", { class: "hint", text: LP.t("up_to_words", { n }) }));
+      form.append(...inputs, LP.el("button", { class: "primary", type: "button", text: LP.t("send"), onclick: submit }));
     }
     if (p.kind === "wordcloud") for (const c of form.querySelectorAll("input, button")) c.disabled = !open;
     if (focused) { const f = form.querySelector(`[data-i="${focused}"]`); if (f && !f.disabled) f.focus(); }

@@ -15,7 +15,8 @@
 #   KAFKA_PORT           the bundled broker's port (default 9192, apart from a single serve's 9092)
 #   LIVEPOLL_BIN         the livepoll binary (default: target/release/livepoll, built if missing)
 #   LIVEPOLL_PUBLIC_URL  the URL attendees use (default http://FIRST-LAN-IPV4:CLUSTER_PORT)
-#   LIVEPOLL_TOPIC_PREFIX, LIVEPOLL_ADMIN_TOKEN, LIVEPOLL_POLLS  passed to every node
+#   LIVEPOLL_TOPIC_PREFIX, LIVEPOLL_ADMIN_TOKEN, LIVEPOLL_PRESENTER_KEY, LIVEPOLL_MODERATOR_KEY,
+#   LIVEPOLL_POLLS       passed to every node
 #   CLUSTER_SERVE_ARGS   more `serve` flags for every node (word-split)
 #   LIVEPOLL_WATCH_PID   stop the whole cluster when this process exits (used by the tests)
 set -euo pipefail
@@ -109,6 +110,12 @@ start() {
     [ -f "$DIR/admin.token" ] || (umask 077 && od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$DIR/admin.token")
     LIVEPOLL_ADMIN_TOKEN="$(cat "$DIR/admin.token")"
   fi
+  # The presenter and moderator keys, like the admin token, are the same on every node.
+  for role in presenter moderator; do
+    [ -f "$DIR/$role.key" ] || (umask 077 && od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$DIR/$role.key")
+  done
+  LIVEPOLL_PRESENTER_KEY="${LIVEPOLL_PRESENTER_KEY:-$(cat "$DIR/presenter.key")}"
+  LIVEPOLL_MODERATOR_KEY="${LIVEPOLL_MODERATOR_KEY:-$(cat "$DIR/moderator.key")}"
   url="${LIVEPOLL_PUBLIC_URL:-}"
   if [ -z "$url" ]; then
     url="http://$(first_lan_ipv4 || true):$CLUSTER_PORT"
@@ -124,6 +131,7 @@ start() {
     LIVEPOLL_WATCH_PID= nohup "$bin" serve --bind "127.0.0.1:$port" \
       --brokers "127.0.0.1:$KAFKA_PORT" --data-dir "$DIR/node$i" \
       --secret-file "$DIR/secret.key" --admin-token "$LIVEPOLL_ADMIN_TOKEN" \
+      --presenter-key "$LIVEPOLL_PRESENTER_KEY" --moderator-key "$LIVEPOLL_MODERATOR_KEY" \
       --topic-prefix "$PREFIX" --node-id "node$i" --trusted-proxy 127.0.0.1 \
       --public-url "$url" ${LIVEPOLL_POLLS:+--polls "$LIVEPOLL_POLLS"} ${CLUSTER_SERVE_ARGS:-} \
       </dev/null >"$DIR/node$i.log" 2>&1 &
@@ -161,6 +169,8 @@ start() {
   Projector screen:          $url/screen
   Organiser console:         http://127.0.0.1:$CLUSTER_PORT/admin#token=$LIVEPOLL_ADMIN_TOKEN
   Admin token:               $LIVEPOLL_ADMIN_TOKEN
+  Presenter (phone):         $url/present#key=$LIVEPOLL_PRESENTER_KEY
+  Moderator (phone):         $url/moderate#key=$LIVEPOLL_MODERATOR_KEY
   Nodes:                     $(nodes | sed 's/^/127.0.0.1:/' | tr '\n' ' ')
   Logs:                      $DIR/node*.log, $DIR/haproxy.log
 

@@ -16,6 +16,7 @@ use crate::auth::Keys;
 use crate::broker::{BundledBroker, OwnedBroker, Status};
 use crate::cli::ServeArgs;
 use crate::consumer::TallyConsumer;
+use crate::domain::blocklist::BlockList;
 use crate::health::Health;
 use crate::http::server::ConnLimits;
 use crate::kafka::{Topics, VoteProducer, ensure_topics_replicated};
@@ -31,6 +32,10 @@ pub struct StartupInfo {
     pub join_url: String,
     pub local_url: String,
     pub admin_token: String,
+    /// The presenter key (`--presenter-key`, else kept in the data dir).
+    pub presenter_key: String,
+    /// The moderator key (`--moderator-key`, else kept in the data dir).
+    pub moderator_key: String,
     pub kafka: String,
     /// The event code attendees need (`--event-code`), if any.
     pub event_code: Option<String>,
@@ -94,6 +99,18 @@ impl Application {
         crate::kafka::set_client_options(args.kafka_options.clone());
         // Secrets and the tally database first: a damaged data dir fails before any broker starts.
         let keys = open_keys(&data_dir, &args)?;
+        let roles = crate::auth::ScopedKeys::load_or_create(
+            &data_dir,
+            args.presenter_key.as_deref(),
+            args.moderator_key.as_deref(),
+        )
+        .map_err(|e| ConfigError(format!("cannot read or create the scoped keys: {e}")))?;
+        let block_list = match &args.block_words {
+            Some(file) => BlockList::from_file(file, args.profanity_filter)
+                .map_err(|e| ConfigError(format!("cannot read the block list: {e}")))?,
+            None => BlockList::from_lines("", args.profanity_filter),
+        };
+        let block_list = Arc::new(block_list);
         let store = Arc::new(crate::store::TallyStore::open(
             &data_dir.join("tallies.redb"),
         )?);
@@ -177,12 +194,14 @@ impl Application {
             .map_err(|e| ConfigError(format!("cannot encode {join_url} as QR: {e}")))?;
         let state = AppState(Arc::new(Inner {
             keys: keys.clone(),
+            roles: roles.clone(),
             store: store.clone(),
             producer: producer.clone(),
             packer: VotePacker::new(producer.clone(), &topics.votes, handles.vote_partitions),
             topics: topics.clone(),
             consumer: handles.clone(),
             live: live.clone(),
+            block_list: block_list.clone(),
             health: health.clone(),
             limiter: RateLimiter::new(20, 5),
             public_url: join_url.clone(),
@@ -211,7 +230,7 @@ impl Application {
         crate::service::qa::catch_up(&state, &brokers).await?;
         tasks.spawn(
             live.clone()
-                .run(store.clone(), state.polls(), shutdown.clone()),
+                .run(store.clone(), state.polls(), block_list, shutdown.clone()),
         );
         tasks.spawn(timer::run(state.clone(), shutdown.clone()));
         if let Some(file) = &args.polls {
@@ -227,6 +246,8 @@ impl Application {
             join_url,
             local_url: format!("http://{local_host}:{}", addr.port()),
             admin_token: keys.admin_token().to_string(),
+            presenter_key: roles.presenter_key().to_string(),
+            moderator_key: roles.moderator_key().to_string(),
             kafka: kafka_desc,
             event_code: state.gate.code().map(str::to_string),
             attendee_url,

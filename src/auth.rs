@@ -21,6 +21,9 @@ use rand::RngCore;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
+pub mod roles;
+pub use roles::{ROLE_COOKIE, Role, ScopedKeys};
+
 type HmacSha256 = Hmac<Sha256>;
 
 /// The server's secrets. Cheap to clone.

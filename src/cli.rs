@@ -96,6 +96,21 @@ pub struct ServeArgs {
     /// Admin token (default: generated once and kept in the data dir, mode 0600).
     #[arg(long, env = "LIVEPOLL_ADMIN_TOKEN")]
     pub admin_token: Option<String>,
+    /// Presenter key: may present, step, close, reveal and switch the screen's view (default:
+    /// generated once and kept in the data dir, mode 0600).
+    #[arg(long, env = "LIVEPOLL_PRESENTER_KEY")]
+    pub presenter_key: Option<String>,
+    /// Moderator key: may moderate Q&A, words and player names (default: generated once and
+    /// kept in the data dir, mode 0600).
+    #[arg(long, env = "LIVEPOLL_MODERATOR_KEY")]
+    pub moderator_key: Option<String>,
+    /// A block list: one word or phrase a line, matched case- and accent-insensitively on whole
+    /// words in word-cloud answers, Q&A text and quiz names. Every node needs the same file.
+    #[arg(long, env = "LIVEPOLL_BLOCK_WORDS")]
+    pub block_words: Option<PathBuf>,
+    /// Also block English profanity (with leetspeak) by a built-in filter.
+    #[arg(long, env = "LIVEPOLL_PROFANITY_FILTER")]
+    pub profanity_filter: bool,
     /// The event's name, shown on the idle projector screen.
     #[arg(long, env = "LIVEPOLL_TITLE", default_value = "")]
     pub title: String,

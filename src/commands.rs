@@ -62,10 +62,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         None => (format!("{}/screen", info.join_url), String::new()),
     };
     println!(
-        "\n{qr}\n\n  livepoll is running\n\n  Attendees (scan or type):  {attendee}\n{code}  Projector screen:          {screen}\n  Organiser console:         {local}/admin#token={token}\n                             (opens signed in; the token stays out of server logs)\n  Admin token:               {token}\n  Kafka:                     {kafka}\n\n  Press Ctrl-C to stop.\n",
+        "\n{qr}\n\n  livepoll is running\n\n  Attendees (scan or type):  {attendee}\n{code}  Projector screen:          {screen}\n  Organiser console:         {local}/admin#token={token}\n                             (opens signed in; the token stays out of server logs)\n  Admin token:               {token}\n  Presenter (phone):         {join}/present#key={presenter}\n  Moderator (phone):         {join}/moderate#key={moderator}\n  Kafka:                     {kafka}\n\n  Press Ctrl-C to stop.\n",
         attendee = info.attendee_url,
         local = info.local_url,
         token = info.admin_token,
+        join = info.join_url,
+        presenter = info.presenter_key,
+        moderator = info.moderator_key,
         kafka = info.kafka,
     );
     app.run(shutdown).await?;
@@ -161,7 +164,14 @@ async fn export(args: ExportArgs) -> anyhow::Result<()> {
             let p = polls.live(&args.poll).ok_or_else(|| {
                 ConfigError(format!("no poll {:?} in {}", args.poll, dir.display()))
             })?;
-            let report = Report::build(&store, p)?;
+            // The block-list file is the server's config: from the data dir alone, words are
+            // marked as the organisers' decisions in the log have them.
+            let block = crate::domain::blocklist::BlockList::default();
+            let rules = crate::domain::moderation::WordRules {
+                moderation: &polls.moderation,
+                block: &block,
+            };
+            let report = Report::build(&store, p, rules)?;
             match args.format {
                 ExportFormat::Csv => report.to_csv(),
                 ExportFormat::Json => serde_json::to_string_pretty(&report)? + "\n",

@@ -4,6 +4,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use crate::domain::moderation::{WordRules, WordStatus};
 use crate::domain::poll::{Kind, PollRecord};
 use crate::store::{StoreError, TallyStore};
 
@@ -32,6 +33,10 @@ pub struct Row {
     pub index: usize,
     pub label: String,
     pub count: u64,
+    /// Word clouds: `shown`, `hidden` (by an organiser), `pending` (waiting for approval) or
+    /// `blocked` (block list, dropped). Hidden words stay counted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moderation: Option<&'static str>,
 }
 
 fn rfc3339(ms: Option<u64>) -> Option<String> {
@@ -41,7 +46,12 @@ fn rfc3339(ms: Option<u64>) -> Option<String> {
 }
 
 impl Report {
-    pub fn build(store: &TallyStore, p: &PollRecord) -> Result<Report, StoreError> {
+    /// Word clouds' words are marked as `rules` has them (see [`Row::moderation`]).
+    pub fn build(
+        store: &TallyStore,
+        p: &PollRecord,
+        rules: WordRules<'_>,
+    ) -> Result<Report, StoreError> {
         let keys: Vec<(String, u64, u32)> = p
             .rounds
             .iter()
@@ -65,6 +75,7 @@ impl Report {
                             index: i,
                             label: label.clone(),
                             count: *count,
+                            moderation: None,
                         })
                         .collect(),
                     Kind::Rating => results
@@ -76,6 +87,7 @@ impl Report {
                             index: i + 1,
                             label: (i + 1).to_string(),
                             count: *count,
+                            moderation: None,
                         })
                         .collect(),
                     Kind::Wordcloud => tally
@@ -84,6 +96,12 @@ impl Report {
                         .enumerate()
                         .map(|(i, (label, count))| Row {
                             index: i + 1,
+                            moderation: Some(match rules.status(&p.id, &p.def, &label) {
+                                WordStatus::Shown => "shown",
+                                WordStatus::Hidden => "hidden",
+                                WordStatus::Pending => "pending",
+                                WordStatus::Blocked => "blocked",
+                            }),
                             label,
                             count,
                         })
@@ -126,6 +144,7 @@ impl Report {
             "index",
             "option",
             "count",
+            "moderation",
         ])
         .expect("in-memory write");
         for r in &self.rounds {
@@ -141,6 +160,7 @@ impl Report {
                     &row.index.to_string(),
                     &csv_cell(&row.label),
                     &row.count.to_string(),
+                    row.moderation.unwrap_or(""),
                 ])
                 .expect("in-memory write");
             }

@@ -13,7 +13,9 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::poll::PollRecord;
+use crate::domain::blocklist::BlockList;
+use crate::domain::moderation::{Moderation, WordRules, moderated_results};
+use crate::domain::poll::{Kind, PollRecord};
 use crate::store::{Polls, Qa, TallyStore};
 use crate::view::PollView;
 
@@ -27,8 +29,11 @@ pub struct Entry {
     pub record: Arc<PollRecord>,
     /// The poll object without results.
     pub poll_json: Arc<str>,
-    /// The results object.
+    /// The results object as organisers see it (word clouds add the hidden, pending and
+    /// blocked words).
     pub results_json: Arc<str>,
+    /// The results object as the audience and the projector see it.
+    pub public_json: Arc<str>,
     /// The results object with only the number of voters, for those the results are hidden
     /// from (everyone may see how many have answered).
     pub count_json: Arc<str>,
@@ -48,6 +53,8 @@ pub struct Snapshot {
     pub joined: u64,
     /// Questions and Q&A settings.
     pub qa: Arc<qa::QaSnapshot>,
+    /// The moderation the word clouds' results were rendered with.
+    pub moderation: Arc<Moderation>,
 }
 
 #[derive(Default)]
@@ -125,10 +132,18 @@ impl Live {
     }
 
     /// Publishes snapshots until cancelled.
-    pub async fn run(self, store: Arc<TallyStore>, polls: Arc<Polls>, cancel: CancellationToken) {
+    /// Word clouds are moderated with `block` (the configured block list) and the polls'
+    /// moderation state.
+    pub async fn run(
+        self,
+        store: Arc<TallyStore>,
+        polls: Arc<Polls>,
+        block: Arc<BlockList>,
+        cancel: CancellationToken,
+    ) {
         let mut polls = polls;
         let all: HashSet<String> = polls.by_id.keys().cloned().collect();
-        self.publish(&store, &polls, true, all, None).await;
+        self.publish(&store, &polls, &block, true, all, None).await;
         loop {
             tokio::select! {
                 _ = self.inner.notify.notified() => {}
@@ -142,7 +157,7 @@ impl Live {
             if let Some(p) = new_polls {
                 polls = p;
             }
-            self.publish(&store, &polls, polls_changed, tallied, new_qa)
+            self.publish(&store, &polls, &block, polls_changed, tallied, new_qa)
                 .await;
             tokio::time::sleep(COALESCE).await;
         }
@@ -152,11 +167,25 @@ impl Live {
         &self,
         store: &Arc<TallyStore>,
         polls: &Polls,
+        block: &BlockList,
         polls_changed: bool,
         mut tallied: HashSet<String>,
         new_qa: Option<Arc<Qa>>,
     ) {
         let old = self.current();
+        // Moderation changed: every word cloud's results are rendered again.
+        let moderation = if *old.moderation == polls.moderation {
+            old.moderation.clone()
+        } else {
+            tallied.extend(
+                polls
+                    .list()
+                    .into_iter()
+                    .filter(|p| p.def.kind == Kind::Wordcloud)
+                    .map(|p| p.id.clone()),
+            );
+            Arc::new(polls.moderation.clone())
+        };
         let version = old.version + 1;
         let qa = match new_qa {
             Some(q) => Arc::new(qa::QaSnapshot::render(&q, version)),
@@ -169,6 +198,7 @@ impl Live {
             polls: BTreeMap::new(),
             joined: self.inner.joined.load(Ordering::Relaxed),
             qa,
+            moderation,
         };
         for p in polls.list() {
             let prev = old.polls.get(&p.id);
@@ -189,6 +219,9 @@ impl Live {
                             .into(),
                         results_json: prev
                             .map(|e| e.results_json.clone())
+                            .unwrap_or_else(|| "null".into()),
+                        public_json: prev
+                            .map(|e| e.public_json.clone())
                             .unwrap_or_else(|| "null".into()),
                         count_json: prev
                             .map(|e| e.count_json.clone())
@@ -212,8 +245,19 @@ impl Live {
                 Ok(Ok(tallies)) => {
                     for ((id, _, round), tally) in keys.iter().zip(tallies) {
                         let e = next.polls.get_mut(id).expect("key came from here");
-                        let results = tally.results(id, *round, &e.record.def);
+                        let rules = WordRules {
+                            moderation: &next.moderation,
+                            block,
+                        };
+                        let results = moderated_results(&tally, id, *round, &e.record.def, rules);
                         e.results_json = serde_json::to_string(&results).expect("json").into();
+                        e.public_json = if e.record.def.kind == Kind::Wordcloud {
+                            serde_json::to_string(&results.for_audience())
+                                .expect("json")
+                                .into()
+                        } else {
+                            e.results_json.clone()
+                        };
                         e.count_json = serde_json::to_string(&results.count_only())
                             .expect("json")
                             .into();

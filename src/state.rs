@@ -14,6 +14,10 @@ use crate::store::{Polls, TallyStore};
 
 pub struct Inner {
     pub keys: Keys,
+    /// The configured block list (`--block-words`, `--profanity-filter`).
+    pub block_list: Arc<crate::domain::blocklist::BlockList>,
+    /// The presenter and moderator keys.
+    pub roles: crate::auth::ScopedKeys,
     pub store: Arc<TallyStore>,
     pub producer: VoteProducer,
     /// Ballots to the votes topic, packed per partition (names and commands use `producer`).

@@ -365,6 +365,9 @@ impl TallyStore {
         if let Some(v) = meta.get("deployment")? {
             polls.deployment = decode("deployment", v.value())?;
         }
+        if let Some(v) = meta.get("moderation")? {
+            polls.moderation = decode("moderation", v.value())?;
+        }
         Ok(polls)
     }
 
@@ -537,6 +540,9 @@ impl TallyStore {
                 let deployment =
                     serde_json::to_vec(&state.deployment).expect("deployment serialises");
                 meta.insert("deployment", deployment.as_slice())?;
+                let moderation =
+                    serde_json::to_vec(&state.moderation).expect("moderation serialises");
+                meta.insert("moderation", moderation.as_slice())?;
             }
         }
         if let Some(state) = &new_qa {

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::domain::moderation::WordModeration;
 use crate::domain::poll::{Kind, PollRecord, RoundInfo, State, Visibility};
 use crate::domain::tally::Results;
 
@@ -53,6 +54,12 @@ pub struct PollView<'a> {
     pub correct: Option<&'a [u16]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub points: Option<u32>,
+    /// Word cloud: `pre` when words show only once approved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moderation: Option<WordModeration>,
+    /// Word cloud: how many words one ballot may hold (absent: 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_words: Option<u8>,
     pub state: State,
     pub round: u32,
     pub created_at: u64,
@@ -83,6 +90,8 @@ impl<'a> PollView<'a> {
             labels: p.def.labels.as_deref(),
             correct: p.def.correct.as_deref().filter(|_| visible),
             points: p.def.points,
+            moderation: p.def.moderation,
+            max_words: p.def.max_words,
             state: p.state,
             round: p.round,
             created_at: p.created_at,

@@ -13,6 +13,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 pub const ADMIN: &str = "test-admin-token";
+pub const PRESENTER: &str = "test-presenter-key";
+pub const MODERATOR: &str = "test-moderator-key";
 
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -88,6 +90,10 @@ pub fn serve_args(brokers: &str, data_dir: &Path, prefix: &str) -> ServeArgs {
         },
         brokers: Some(brokers.to_string()),
         admin_token: Some(ADMIN.into()),
+        presenter_key: Some(PRESENTER.into()),
+        moderator_key: Some(MODERATOR.into()),
+        block_words: None,
+        profanity_filter: false,
         polls: None,
         new_secret: false,
         title: String::new(),

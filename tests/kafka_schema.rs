@@ -225,6 +225,45 @@ async fn produce_every_record(app: &TestApp) {
         .await
         .unwrap();
     assert_eq!(del.status(), 204);
+
+    // Moderation: words hidden, shown, approved; the block list and its setting; players.
+    let m = app
+        .open_poll(json!({"question": "Three words?", "kind": "wordcloud", "max_words": 3, "moderation": "pre"}))
+        .await;
+    assert_eq!(
+        app.vote(&voter, &m, json!({"words": ["Kafka", "redb", "warp"]}))
+            .await,
+        202
+    );
+    for action in ["hide", "show", "approve"] {
+        let path = format!("/api/polls/{m}/words/{action}");
+        admin(app, M::POST, &path, Some(json!({"word": "kafka"}))).await;
+    }
+    for action in ["block", "unblock"] {
+        let path = format!("/api/moderation/{action}");
+        admin(app, M::POST, &path, Some(json!({"word": "zorblax"}))).await;
+    }
+    admin(
+        app,
+        M::PUT,
+        "/api/moderation",
+        Some(json!({"blocked_mode": "drop"})),
+    )
+    .await;
+    let player = voter.split('.').next().unwrap();
+    let rename = format!("/api/players/{player}/rename");
+    let res = app
+        .as_admin(M::POST, &rename)
+        .json(&json!({"name": "Grace"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    let hide = format!("/api/players/{player}/hide");
+    assert_eq!(
+        app.as_admin(M::POST, &hide).send().await.unwrap().status(),
+        204
+    );
 }
 
 #[tokio::test]
@@ -309,11 +348,20 @@ async fn every_record_in_every_topic_matches_its_documented_schema() {
         "agenda",
         "view",
         "leaderboard_reset",
+        "word_hidden",
+        "word_shown",
+        "word_approved",
+        "word_blocked",
+        "word_unblocked",
+        "moderation_settings",
+        "player_renamed",
+        "player_hidden",
     ];
     let votes = [
         "ballot choices",
         "ballot rating",
         "ballot text",
+        "ballot words",
         "quiz ballot",
         "name",
         "pack",

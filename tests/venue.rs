@@ -260,6 +260,14 @@ async fn the_join_url_is_the_bound_address_in_print_and_in_the_qr_code() {
         )),
         "the projector link signs the screen in, so it shows the code: {out}"
     );
+    // The phone links of the scoped keys, generated once and kept in the data dir.
+    for (page, file) in [("present", "presenter.key"), ("moderate", "moderator.key")] {
+        let key = std::fs::read_to_string(dir.path().join(file)).unwrap();
+        assert!(
+            out.contains(&format!("{join}/{page}#key={}\n", key.trim())),
+            "{out}"
+        );
+    }
     if let Some(lan) = livepoll::app::first_lan_ipv4() {
         assert!(!out.contains(&lan.to_string()), "{out}");
     }

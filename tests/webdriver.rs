@@ -24,6 +24,8 @@ pub enum Viewport {
     Laptop,
     /// A 4K projector or TV: 3840 × 2160 CSS pixels at 1×.
     Uhd,
+    /// The organiser's laptop: 1366 × 900 CSS pixels at 1×.
+    Console,
 }
 
 pub struct Driver {
@@ -89,6 +91,11 @@ impl Driver {
             Viewport::Laptop => {
                 options["mobileEmulation"] = json!({
                     "deviceMetrics": { "width": 1280, "height": 720, "pixelRatio": 1.0, "touch": false, "mobile": false },
+                });
+            }
+            Viewport::Console => {
+                options["mobileEmulation"] = json!({
+                    "deviceMetrics": { "width": 1366, "height": 900, "pixelRatio": 1.0, "touch": false, "mobile": false },
                 });
             }
             Viewport::Uhd => {

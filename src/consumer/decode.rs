@@ -26,6 +26,35 @@ struct Probe {
     kind: Option<String>,
 }
 
+/// Every `type` of `livepoll.polls` this build reads. (Serde cannot say which tag was unknown:
+/// the moderation events are an untagged fallback of [`crate::domain::events::PollEvent`].)
+/// The test `every_poll_event_type_is_listed` fails to compile when a variant is added.
+pub const POLL_TYPES: &[&str] = &[
+    "created",
+    "updated",
+    "fixed",
+    "opened",
+    "closed",
+    "reset",
+    "deleted",
+    "screen",
+    "presented",
+    "stepped",
+    "revealed",
+    "agenda",
+    "view",
+    "leaderboard_reset",
+    "deployment",
+    "word_hidden",
+    "word_shown",
+    "word_approved",
+    "word_blocked",
+    "word_unblocked",
+    "moderation_settings",
+    "player_renamed",
+    "player_hidden",
+];
+
 /// Decodes and checks one payload.
 pub fn decode(kind: TopicKind, payload: Option<&[u8]>) -> Result<Event, Refusal> {
     let Some(bytes) = payload else {
@@ -47,7 +76,11 @@ fn checked(kind: TopicKind, bytes: &[u8]) -> Result<Event, Refusal> {
     check_version(v)?;
     match kind {
         TopicKind::Polls => {
-            let env: PollEnvelope = parse(bytes, probe.kind.as_deref())?;
+            let kind = probe.kind.as_deref().unwrap_or_default();
+            if !POLL_TYPES.contains(&kind) {
+                return Err(unknown_type(kind));
+            }
+            let env: PollEnvelope = parse(bytes, Some(kind))?;
             check_poll_event(&env)?;
             Ok(Event::Poll(env))
         }
@@ -157,6 +190,115 @@ mod tests {
             matches!(votes(&ballot), Err(Refusal::Unreadable(_))),
             "a ballot kind from later"
         );
+    }
+
+    /// One example of each poll event; the matches below stop compiling when a variant is
+    /// added, until it gets an example here (and its type in [`POLL_TYPES`]).
+    #[test]
+    fn every_poll_event_type_is_listed() {
+        use crate::domain::events::{PollEvent, ScreenView};
+        use crate::domain::moderation::{BlockedMode, ModerationEvent as M};
+        let id = || "p".to_string();
+        let def = crate::domain::poll::PollDef::for_test();
+        let moderation = [
+            M::WordHidden {
+                poll: id(),
+                word: id(),
+            },
+            M::WordShown {
+                poll: id(),
+                word: id(),
+            },
+            M::WordApproved {
+                poll: id(),
+                word: id(),
+            },
+            M::WordBlocked { word: id() },
+            M::WordUnblocked { word: id() },
+            M::ModerationSettings {
+                blocked: BlockedMode::Hold,
+            },
+            M::PlayerRenamed {
+                voter: id(),
+                name: id(),
+            },
+            M::PlayerHidden {
+                voter: id(),
+                hidden: true,
+            },
+        ];
+        for m in &moderation {
+            match m {
+                M::WordHidden { .. }
+                | M::WordShown { .. }
+                | M::WordApproved { .. }
+                | M::WordBlocked { .. }
+                | M::WordUnblocked { .. }
+                | M::ModerationSettings { .. }
+                | M::PlayerRenamed { .. }
+                | M::PlayerHidden { .. } => {}
+            }
+        }
+        let mut events = vec![
+            PollEvent::Created {
+                id: id(),
+                def: def.clone(),
+                after: None,
+            },
+            PollEvent::Updated {
+                id: id(),
+                def: def.clone(),
+            },
+            PollEvent::Fixed { id: id(), def },
+            PollEvent::Opened { id: id() },
+            PollEvent::Closed { id: id() },
+            PollEvent::Reset {
+                id: id(),
+                round: None,
+            },
+            PollEvent::Deleted { id: id() },
+            PollEvent::Screen { poll: None },
+            PollEvent::Presented { poll: None },
+            PollEvent::Stepped {
+                from: None,
+                forward: true,
+            },
+            PollEvent::Revealed { id: id(), round: 1 },
+            PollEvent::Agenda { order: vec![] },
+            PollEvent::View {
+                view: ScreenView::Poll,
+            },
+            PollEvent::LeaderboardReset { epoch: 0 },
+            PollEvent::Deployment {
+                key: "ab".into(),
+                admin: "cd".into(),
+            },
+        ];
+        events.extend(moderation.into_iter().map(PollEvent::Moderation));
+        for e in &events {
+            match e {
+                PollEvent::Created { .. }
+                | PollEvent::Updated { .. }
+                | PollEvent::Fixed { .. }
+                | PollEvent::Opened { .. }
+                | PollEvent::Closed { .. }
+                | PollEvent::Reset { .. }
+                | PollEvent::Deleted { .. }
+                | PollEvent::Screen { .. }
+                | PollEvent::Presented { .. }
+                | PollEvent::Stepped { .. }
+                | PollEvent::Revealed { .. }
+                | PollEvent::Agenda { .. }
+                | PollEvent::View { .. }
+                | PollEvent::LeaderboardReset { .. }
+                | PollEvent::Deployment { .. }
+                | PollEvent::Moderation(_) => {}
+            }
+            let json = serde_json::to_value(e).unwrap();
+            let kind = json["type"].as_str().unwrap();
+            assert!(POLL_TYPES.contains(&kind), "{kind} is not in POLL_TYPES");
+        }
+        assert_eq!(events.len(), POLL_TYPES.len());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ballot_order::Stamp;
+use super::moderation::ModerationEvent;
 use super::poll::PollDef;
 use super::quiz::QuizStamp;
 use super::vote::Ballot;
@@ -88,6 +89,9 @@ pub enum PollEvent {
         key: String,
         admin: String,
     },
+    /// Moderation of words and players (each event has its own `type`).
+    #[serde(untagged)]
+    Moderation(ModerationEvent),
 }
 
 /// The projector's view. Putting a poll on air (or taking it off) switches back to `Poll`.
@@ -119,6 +123,7 @@ impl PollEvent {
             PollEvent::Agenda { .. } => "agenda",
             PollEvent::LeaderboardReset { .. } => "leaderboard",
             PollEvent::Deployment { .. } => "deployment",
+            PollEvent::Moderation(m) => m.poll().unwrap_or("moderation"),
         }
     }
 }
@@ -251,6 +256,29 @@ mod tests {
             },
             "events written before a field was added still read"
         );
+    }
+
+    #[test]
+    fn moderation_events_travel_with_their_own_type() {
+        let e = PollEnvelope {
+            v: 1,
+            at: 3,
+            event: PollEvent::Moderation(ModerationEvent::WordHidden {
+                poll: "p".into(),
+                word: "x".into(),
+            }),
+        };
+        let json = serde_json::to_string(&e).unwrap();
+        assert_eq!(
+            json,
+            r#"{"v":1,"at":3,"type":"word_hidden","poll":"p","word":"x"}"#
+        );
+        assert_eq!(serde_json::from_str::<PollEnvelope>(&json).unwrap(), e);
+        assert_eq!(e.event.key(), "p");
+        let blocked = r#"{"v":1,"at":3,"type":"word_blocked","word":"zorblax"}"#;
+        let e = serde_json::from_str::<PollEnvelope>(blocked).unwrap();
+        assert_eq!(e.event.key(), "moderation");
+        assert!(serde_json::from_str::<PollEnvelope>(r#"{"v":1,"at":3,"type":"nope"}"#).is_err());
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The pure core: what polls, votes and tallies are, with no Kafka, disk or HTTP in sight.
 
 pub mod ballot_order;
+pub mod blocklist;
 pub mod events;
+pub mod moderation;
 pub mod poll;
 pub mod polls;
 pub mod qa;

@@ -66,7 +66,16 @@ pub struct PollDef {
     /// Quiz only: points of an immediate right answer (default 1000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub points: Option<u32>,
+    /// Word cloud only: `pre` shows a word only once an organiser approved it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moderation: Option<super::moderation::WordModeration>,
+    /// Word cloud only: how many words one ballot may hold (1-5, default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_words: Option<u8>,
 }
+
+/// The most words one word-cloud ballot may hold.
+pub const MAX_WORDS: u8 = 5;
 
 pub const MAX_OPTIONS: usize = 20;
 pub const MAX_OPTION_CHARS: usize = 200;
@@ -177,6 +186,11 @@ impl PollDef {
                 if !self.options.is_empty() {
                     return Err("a wordcloud poll takes no options".into());
                 }
+                let m = self.max_words.unwrap_or(1);
+                if !(1..=MAX_WORDS).contains(&m) {
+                    return Err(format!("max_words must be 1-{MAX_WORDS} (got {m})"));
+                }
+                self.max_words = (m > 1).then_some(m);
                 if self.max_choices.is_some()
                     || self.scale.is_some()
                     || self.labels.is_some()
@@ -189,6 +203,9 @@ impl PollDef {
                     );
                 }
             }
+        }
+        if self.kind != Kind::Wordcloud && (self.moderation.is_some() || self.max_words.is_some()) {
+            return Err("moderation and max_words apply only to wordcloud polls".into());
         }
         if let Some(d) = self.duration_secs
             && !(1..=MAX_DURATION_SECS).contains(&d)
@@ -452,6 +469,8 @@ impl PollDef {
             labels: None,
             correct: None,
             points: None,
+            moderation: None,
+            max_words: None,
         }
     }
 }

@@ -8,6 +8,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::events::{PollEnvelope, PollEvent, ScreenView};
+use super::moderation::Moderation;
 use super::poll::{PollRecord, State};
 
 /// All polls (including deleted tombstones), the agenda order and what is on air.
@@ -27,6 +28,8 @@ pub struct Polls {
     /// The ids of the secret and admin token last published on this topic prefix (key id,
     /// admin token id), checked by a node at start (see [`crate::identity`]).
     pub deployment: Option<(String, String)>,
+    /// Hidden, approved and blocked words; renamed and hidden players.
+    pub moderation: Moderation,
 }
 
 impl Polls {
@@ -93,6 +96,11 @@ impl Polls {
             PollEvent::Deployment { key, admin } => {
                 self.deployment = Some((key.clone(), admin.clone()));
             }
+            PollEvent::Moderation(m) => {
+                if m.poll().is_none_or(|id| self.live(id).is_some()) {
+                    self.moderation.apply(m);
+                }
+            }
             PollEvent::LeaderboardReset { epoch } => {
                 if *epoch == self.leaderboard_epoch {
                     self.leaderboard_epoch += 1;
@@ -153,6 +161,7 @@ impl Polls {
             }),
             PollEvent::Deleted { id } => {
                 self.edit(id, &mut changed, |p| p.deleted = true);
+                self.moderation.forget_poll(id);
                 self.order.retain(|o| o != id);
                 if self.screen.as_deref() == Some(id) {
                     self.screen = None;

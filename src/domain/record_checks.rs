@@ -9,7 +9,8 @@
 
 use super::ballot_order::Stamp;
 use super::events::{NameEvent, PollEnvelope, PollEvent, SCHEMA_VERSION, VoteEvent};
-use super::poll::{Kind, MAX_DURATION_SECS, MAX_OPTIONS, PollRecord, State, valid_id};
+use super::moderation::ModerationEvent;
+use super::poll::{Kind, MAX_DURATION_SECS, MAX_OPTIONS, MAX_WORDS, PollRecord, State, valid_id};
 use super::polls::Polls;
 use super::qa::{QaEnvelope, QaEvent};
 use super::quiz::{MAX_POINTS, QuizStamp, clean_name};
@@ -97,15 +98,30 @@ pub fn check_ballot(ballot: &Ballot) -> Result<(), String> {
                 return Err(format!("rating {r} is out of range 1-10"));
             }
         }
-        Ballot::Text(t) => {
-            if normalise_text(t).as_deref() != Ok(t.as_str()) {
-                return Err(format!(
-                    "word of {} bytes is not a normalised word (1-{} characters)",
-                    t.len(),
-                    super::vote::MAX_TEXT_CHARS
-                ));
+        Ballot::Text(t) => check_word(t)?,
+        Ballot::Words(ws) => {
+            if !(2..=MAX_WORDS as usize).contains(&ws.len()) {
+                return Err(format!("{} words in one ballot", ws.len()));
+            }
+            ws.iter().try_for_each(|w| check_word(w))?;
+            let keys: std::collections::HashSet<String> =
+                ws.iter().map(|w| super::tally::word_key(w)).collect();
+            if keys.len() != ws.len() {
+                return Err("a word repeated in one ballot".into());
             }
         }
+    }
+    Ok(())
+}
+
+/// A word as intake normalises it.
+fn check_word(t: &str) -> Result<(), String> {
+    if normalise_text(t).as_deref() != Ok(t) {
+        return Err(format!(
+            "word of {} bytes is not a normalised word (1-{} characters)",
+            t.len(),
+            super::vote::MAX_TEXT_CHARS
+        ));
     }
     Ok(())
 }
@@ -213,6 +229,7 @@ pub fn check_poll_event(env: &PollEnvelope) -> Result<(), Refusal> {
                 return Err(invalid("deployment ids are not hex ids"));
             }
         }
+        PollEvent::Moderation(m) => check_moderation(m)?,
         PollEvent::Agenda { order } => {
             if order.len() > MAX_AGENDA {
                 return Err(invalid(format!("agenda of {} polls", order.len())));
@@ -222,6 +239,41 @@ pub fn check_poll_event(env: &PollEnvelope) -> Result<(), Refusal> {
         _ => {}
     }
     Ok(())
+}
+
+/// Longest word or block-list entry a moderation event may carry.
+pub const MAX_MODERATED_CHARS: usize = 200;
+
+/// A moderation event: a poll id, a bounded word, a voter id and a clean name.
+fn check_moderation(m: &ModerationEvent) -> Result<(), Refusal> {
+    let word = |w: &str| -> Result<(), Refusal> {
+        if w.chars().count() > MAX_MODERATED_CHARS {
+            return Err(invalid(format!("moderated word of {} bytes", w.len())));
+        }
+        Ok(())
+    };
+    match m {
+        ModerationEvent::WordHidden { poll, word: w }
+        | ModerationEvent::WordShown { poll, word: w }
+        | ModerationEvent::WordApproved { poll, word: w } => {
+            if !valid_id(poll) {
+                return Err(invalid("poll id is not a poll id"));
+            }
+            word(w)
+        }
+        ModerationEvent::WordBlocked { word: w } | ModerationEvent::WordUnblocked { word: w } => {
+            word(w)
+        }
+        ModerationEvent::PlayerRenamed { voter, name } => {
+            check_voter(voter)?;
+            if !name.is_empty() && clean_name(name).as_deref() != Ok(name.as_str()) {
+                return Err(invalid("a player's new name is not a clean name"));
+            }
+            Ok(())
+        }
+        ModerationEvent::PlayerHidden { voter, .. } => check_voter(voter),
+        ModerationEvent::ModerationSettings { .. } => Ok(()),
+    }
 }
 
 /// A Q&A event: ids, voters, sizes and a pin stamp that the next pin can go above.
@@ -338,6 +390,7 @@ fn ballot_fits(p: &PollRecord, ballot: &Ballot, quiz: bool) -> Result<(), String
         }
         (Kind::Rating, Ballot::Rating(r)) => (*r as usize) <= n,
         (Kind::Wordcloud, Ballot::Text(_)) => true,
+        (Kind::Wordcloud, Ballot::Words(w)) => w.len() <= def.max_words.map_or(1, usize::from),
         _ => false,
     };
     if fits {

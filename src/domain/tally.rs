@@ -51,34 +51,40 @@ impl Tally {
         match ballot {
             Ballot::Choices(cs) => cs.iter().for_each(|&c| bump(c as usize)),
             Ballot::Rating(r) => bump(r.saturating_sub(1) as usize),
-            Ballot::Text(t) => {
-                let key = word_key(t);
-                if add {
-                    *self.words.entry(key.clone()).or_insert(0) += 1;
-                    *self
-                        .forms
-                        .entry(key)
-                        .or_default()
-                        .entry(t.clone())
-                        .or_insert(0) += 1;
-                } else {
-                    if let Some(n) = self.words.get_mut(&key) {
-                        *n -= 1;
-                        if *n == 0 {
-                            self.words.remove(&key);
-                        }
+            Ballot::Text(_) | Ballot::Words(_) => {
+                for t in ballot.words() {
+                    self.adjust_word(t, add);
+                }
+            }
+        }
+    }
+
+    fn adjust_word(&mut self, t: &str, add: bool) {
+        let key = word_key(t);
+        if add {
+            *self.words.entry(key.clone()).or_insert(0) += 1;
+            *self
+                .forms
+                .entry(key)
+                .or_default()
+                .entry(t.to_string())
+                .or_insert(0) += 1;
+        } else {
+            if let Some(n) = self.words.get_mut(&key) {
+                *n -= 1;
+                if *n == 0 {
+                    self.words.remove(&key);
+                }
+            }
+            if let Some(forms) = self.forms.get_mut(&key) {
+                if let Some(n) = forms.get_mut(t) {
+                    *n -= 1;
+                    if *n == 0 {
+                        forms.remove(t);
                     }
-                    if let Some(forms) = self.forms.get_mut(&key) {
-                        if let Some(n) = forms.get_mut(t) {
-                            *n -= 1;
-                            if *n == 0 {
-                                forms.remove(t);
-                            }
-                        }
-                        if forms.is_empty() {
-                            self.forms.remove(&key);
-                        }
-                    }
+                }
+                if forms.is_empty() {
+                    self.forms.remove(&key);
                 }
             }
         }
@@ -114,6 +120,9 @@ impl Tally {
             correct: (def.kind == Kind::Quiz)
                 .then(|| def.correct.clone())
                 .flatten(),
+            hidden_words: None,
+            pending_words: None,
+            blocked_words: None,
         }
     }
 
@@ -156,6 +165,15 @@ pub struct Results {
     /// Quiz only: the right options (results of a quiz reach attendees once it closed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correct: Option<Vec<u16>>,
+    /// Word cloud, organisers only: words hidden by an organiser, with their counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hidden_words: Option<Vec<(String, u64)>>,
+    /// Word cloud, organisers only: words waiting for approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_words: Option<Vec<(String, u64)>>,
+    /// Word cloud, organisers only: blocked words dropped from display.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked_words: Option<Vec<(String, u64)>>,
 }
 
 impl Results {
@@ -169,6 +187,19 @@ impl Results {
             mean: None,
             words: None,
             correct: None,
+            hidden_words: None,
+            pending_words: None,
+            blocked_words: None,
+        }
+    }
+
+    /// Without what only organisers see: the results attendees and the projector get.
+    pub fn for_audience(&self) -> Results {
+        Results {
+            hidden_words: None,
+            pending_words: None,
+            blocked_words: None,
+            ..self.clone()
         }
     }
 }

@@ -13,6 +13,8 @@ pub struct VoteBody {
     pub choices: Option<Vec<i64>>,
     pub rating: Option<i64>,
     pub text: Option<String>,
+    /// A word cloud with `max_words` above 1: up to that many words.
+    pub words: Option<Vec<String>>,
 }
 
 /// A validated, normalised ballot; this is what goes into Kafka and into the tallies.
@@ -25,6 +27,20 @@ pub enum Ballot {
     Rating(u8),
     /// A normalised word or short phrase.
     Text(String),
+    /// Several words of one voter (a word cloud with `max_words` above 1): normalised, at least
+    /// two, none repeating another in the tally's grouping.
+    Words(Vec<String>),
+}
+
+impl Ballot {
+    /// The words of a word-cloud ballot.
+    pub fn words(&self) -> &[String] {
+        match self {
+            Ballot::Text(t) => std::slice::from_ref(t),
+            Ballot::Words(w) => w,
+            _ => &[],
+        }
+    }
 }
 
 pub const MAX_TEXT_CHARS: usize = 40;
@@ -61,6 +77,7 @@ impl VoteBody {
             self.choices.is_some(),
             self.rating.is_some(),
             self.text.is_some(),
+            self.words.is_some(),
         ]
         .iter()
         .filter(|g| **g)
@@ -121,9 +138,44 @@ impl VoteBody {
             (Kind::Wordcloud, VoteBody { text: Some(t), .. }) => {
                 Ok(Ballot::Text(normalise_text(&t)?))
             }
+            (
+                Kind::Wordcloud,
+                VoteBody {
+                    words: Some(ws), ..
+                },
+            ) => several_words(ws, def.max_words.unwrap_or(1)),
             (kind, _) => Err(format!("{} expects {}", kind_name(kind), expected(kind))),
         }
     }
+}
+
+/// A ballot of up to `max` words: each normalised; a word repeated (in any case) counts once.
+fn several_words(raw: Vec<String>, max: u8) -> Result<Ballot, String> {
+    let mut words: Vec<String> = Vec::with_capacity(raw.len());
+    for w in raw {
+        let w = normalise_text(&w)?;
+        let key = super::tally::word_key(&w);
+        if !words.iter().any(|k| super::tally::word_key(k) == key) {
+            words.push(w);
+        }
+    }
+    if words.is_empty() {
+        return Err("words must hold at least one word".into());
+    }
+    if words.len() > max as usize {
+        return Err(if max == 1 {
+            "this word cloud takes one word per person".to_string()
+        } else {
+            format!(
+                "this word cloud takes at most {max} words per person (got {})",
+                words.len()
+            )
+        });
+    }
+    Ok(match <[String; 1]>::try_from(words) {
+        Ok([one]) => Ballot::Text(one),
+        Err(words) => Ballot::Words(words),
+    })
 }
 
 fn kind_name(kind: Kind) -> &'static str {
@@ -141,7 +193,7 @@ fn expected(kind: Kind) -> &'static str {
         Kind::Single | Kind::Quiz => "{\"choice\": INDEX}",
         Kind::Multiple => "{\"choices\": [INDEX, ...]}",
         Kind::Rating => "{\"rating\": N}",
-        Kind::Wordcloud => "{\"text\": \"...\"}",
+        Kind::Wordcloud => "{\"text\": \"...\"} or {\"words\": [\"...\", ...]}",
     }
 }
 
@@ -167,6 +219,8 @@ mod tests {
             labels: None,
             correct: None,
             points: None,
+            moderation: None,
+            max_words: None,
         }
     }
 
@@ -214,6 +268,34 @@ mod tests {
         );
         assert!(e(r#"{"choice":1,"rating":2}"#, Kind::Single).contains("expects"));
         assert!(serde_json::from_str::<VoteBody>(r#"{"choise":1}"#).is_err());
+    }
+
+    #[test]
+    fn a_ballot_holds_up_to_max_words_each_once() {
+        let cloud = PollDef {
+            max_words: Some(3),
+            ..def(Kind::Wordcloud)
+        };
+        let b = |j: &str| body(j).into_ballot(&cloud);
+        assert_eq!(
+            b(r#"{"words":["rust"," Go ","RUST","zig"]}"#),
+            Ok(Ballot::Words(vec![
+                "rust".into(),
+                "Go".into(),
+                "zig".into()
+            ]))
+        );
+        assert_eq!(
+            b(r#"{"words":["rust","Rust"]}"#),
+            Ok(Ballot::Text("rust".into()))
+        );
+        assert_eq!(b(r#"{"text":"rust"}"#), Ok(Ballot::Text("rust".into())));
+        let four = b(r#"{"words":["a","b","c","d"]}"#).unwrap_err();
+        assert!(four.contains("at most 3 words"), "{four}");
+        assert!(b(r#"{"words":[]}"#).unwrap_err().contains("at least one"));
+        assert!(b(r#"{"words":["a"," "]}"#).unwrap_err().contains("empty"));
+        let one = body(r#"{"words":["a","b"]}"#).into_ballot(&def(Kind::Wordcloud));
+        assert!(one.unwrap_err().contains("one word"));
     }
 
     #[test]

@@ -13,7 +13,8 @@ use warp::filters::BoxedFilter;
 use warp::reply::{Reply, Response};
 use warp::sse::Event;
 
-use super::{is_admin, optional_voter, with_state};
+use super::{access, optional_voter, with_state};
+use crate::auth::Role;
 use crate::domain::qa::QaViewer;
 use crate::state::{AppState, now_ms};
 use crate::view::{Viewer, results_visible};
@@ -22,16 +23,19 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     warp::path!("api" / "events")
         .and(warp::get())
         .and(with_state(state.clone()))
-        .and(is_admin(state.clone()))
+        .and(access::role(state.clone()))
         .and(optional_voter(state))
         .and(warp::query::<EventsQuery>())
         .map(
-            |state: AppState, admin: bool, voter: Option<String>, q: EventsQuery| {
+            |state: AppState, role: Option<Role>, voter: Option<String>, q: EventsQuery| {
                 let screen = q.page.as_deref() == Some("screen");
+                // Every key sees results whatever their visibility; only a phone counts as joined.
+                let admin = role.is_some();
                 let attendee = !admin && !screen;
-                // The projector shows the room's view of Q&A, never pending or hidden questions.
-                let qa_admin = admin && !screen;
-                let stream = events(state, admin, voter, attendee, qa_admin);
+                // The projector shows the room's view of Q&A and words, never pending or hidden
+                // ones; the console and the moderator's phone see them.
+                let moderator = role.is_some_and(|r| access::MODERATE.contains(&r)) && !screen;
+                let stream = events(state, admin, voter, attendee, moderator);
                 let mut res = warp::sse::reply(
                     warp::sse::keep_alive()
                         .interval(Duration::from_secs(15))
@@ -103,7 +107,7 @@ fn events(
                     Viewer::Attendee { has_voted }
                 };
                 if results_visible(p, viewer) {
-                    yield event("results", v, &e.results_json);
+                    yield event("results", v, if qa_admin { &e.results_json } else { &e.public_json });
                 } else {
                     yield event("results", v, &e.count_json);
                 }

@@ -1,7 +1,9 @@
 //! The HTTP surface (CONTRACT.md "HTTP API" and "Pages"): routes and shared filters.
 
+pub mod access;
 pub mod error;
 mod events;
+mod moderation_api;
 mod origin;
 mod pages;
 pub mod polls_api;
@@ -20,7 +22,7 @@ use futures::StreamExt;
 use warp::Filter;
 use warp::filters::BoxedFilter;
 use warp::http::HeaderMap;
-use warp::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, COOKIE};
+use warp::http::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE};
 use warp::reply::Response;
 
 use crate::state::AppState;
@@ -39,44 +41,20 @@ pub fn with_state(
     warp::any().map(move || state.clone())
 }
 
-/// Requires `Authorization: Bearer ADMIN_TOKEN` or the admin session cookie; 401 otherwise.
-/// The cookie is safe here because [`origin::same_origin`] refuses state-changing requests
-/// that other pages make a browser send.
+/// Requires `Authorization: Bearer ADMIN_TOKEN` or the admin session cookie: 401 otherwise,
+/// 403 for a presenter or moderator key. The cookie is safe here because
+/// [`origin::same_origin`] refuses state-changing requests that other pages make a browser send.
 pub fn admin(
     state: AppState,
 ) -> impl Filter<Extract = (AppState,), Error = warp::Rejection> + Clone {
-    with_state(state)
-        .and(warp::header::headers_cloned())
-        .and_then(|state: AppState, headers: HeaderMap| async move {
-            if admin_in(&state, &headers) {
-                Ok(state)
-            } else {
-                Err(warp::reject::custom(ApiError::Unauthorized(
-                    "admin endpoints need Authorization: Bearer ADMIN_TOKEN".into(),
-                )))
-            }
-        })
+    access::allow(state, access::ADMIN)
 }
 
 /// True for an admin: the bearer header or the admin session cookie.
 pub fn is_admin(
     state: AppState,
 ) -> impl Filter<Extract = (bool,), Error = warp::Rejection> + Clone {
-    with_state(state)
-        .and(warp::header::headers_cloned())
-        .and_then(|state: AppState, headers: HeaderMap| async move {
-            Ok::<_, warp::Rejection>(admin_in(&state, &headers))
-        })
-}
-
-/// Headers are read as bytes: a header that is not ASCII counts as absent instead of turning
-/// into a rejection that another route's 405 would hide.
-fn admin_in(state: &AppState, headers: &HeaderMap) -> bool {
-    let bearer = headers.get(AUTHORIZATION).map(|v| v.as_bytes());
-    state.keys.is_admin_bearer(bearer)
-        || state
-            .keys
-            .is_admin_session(cookie(headers, ADMIN_COOKIE).as_deref())
+    access::role(state).map(|r: Option<crate::auth::Role>| r == Some(crate::auth::Role::Admin))
 }
 
 /// The value of cookie `name`, if the request carries it.
@@ -256,6 +234,8 @@ pub fn routes(state: AppState) -> Arc<Routes> {
         .or(qa_api::routes(state.clone()))
         .unify()
         .or(quiz_api::routes(state.clone()))
+        .unify()
+        .or(moderation_api::routes(state.clone()))
         .unify()
         .or(events::routes(state.clone()))
         .unify()

@@ -45,6 +45,12 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     let admin = warp::path!("admin")
         .and(warp::get())
         .map(|| asset("admin.html"));
+    let moderate = warp::path!("moderate")
+        .and(warp::get())
+        .map(|| asset("moderate.html"));
+    let present = warp::path!("present")
+        .and(warp::get())
+        .map(|| asset("present.html"));
     let files = warp::path("assets")
         .and(warp::path::tail())
         .and(warp::get())
@@ -131,6 +137,10 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .or(screen)
         .unify()
         .or(admin)
+        .unify()
+        .or(moderate)
+        .unify()
+        .or(present)
         .unify()
         .or(files)
         .unify()

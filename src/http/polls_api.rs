@@ -6,11 +6,15 @@ use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
 use warp::reply::{Reply, Response};
 
+use super::access;
 use super::error::ApiError;
-use super::{admin, is_admin, json_body, json_reply, optional_voter, with_state};
+use super::{admin, json_body, json_reply, optional_voter, with_state};
+use crate::auth::Role;
+use crate::domain::moderation::moderated_results;
 use crate::domain::poll::{PollDef, PollRecord};
 use crate::export;
 use crate::service::ServiceError;
+use crate::service::moderation::with_rules;
 use crate::service::polls::{self as service, Action, TextFix};
 use crate::state::AppState;
 use crate::view::{PollView, Viewer, results_visible};
@@ -21,13 +25,13 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     let list = polls
         .and(warp::get())
         .and(with_state(state.clone()))
-        .and(is_admin(state.clone()))
+        .and(access::role(state.clone()))
         .and(optional_voter(state.clone()))
         .and_then(list);
     let get = one
         .and(warp::get())
         .and(with_state(state.clone()))
-        .and(is_admin(state.clone()))
+        .and(access::role(state.clone()))
         .and(optional_voter(state.clone()))
         .and_then(get_one);
     let create = polls
@@ -58,8 +62,19 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
             }
         })
         .untuple_one()
-        .and(admin(state.clone()))
-        .and_then(action);
+        .and(access::role(state.clone()))
+        .and(with_state(state.clone()))
+        .and_then(
+            |id: String, a: Action, role: Option<Role>, state: AppState| async move {
+                let allowed = if a.presenter_may() {
+                    access::PRESENT
+                } else {
+                    access::ADMIN
+                };
+                access::check(role, allowed)?;
+                action(id, a, state).await
+            },
+        );
     let csv = warp::path!("api" / "polls" / String / "results.csv")
         .and(warp::get())
         .and(admin(state.clone()))
@@ -92,7 +107,7 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
 pub(super) fn view(
     state: &AppState,
     p: &PollRecord,
-    admin: bool,
+    role: Option<Role>,
     voter: Option<&str>,
 ) -> Result<serde_json::Value, ApiError> {
     let internal = |e: &dyn std::fmt::Display| ApiError::internal(e);
@@ -103,7 +118,7 @@ pub(super) fn view(
             .map_err(|e| internal(&e))?,
         None => None,
     };
-    let viewer = if admin {
+    let viewer = if role.is_some() {
         Viewer::Admin
     } else {
         Viewer::Attendee {
@@ -115,7 +130,14 @@ pub(super) fn view(
         .store
         .tally(&p.id, p.uid, p.round)
         .map_err(|e| internal(&e))?;
-    let results = tally.results(&p.id, p.round, &p.def);
+    let results = with_rules(state, |rules| {
+        moderated_results(&tally, &p.id, p.round, &p.def, rules)
+    });
+    let results = if role.is_some_and(|r| access::MODERATE.contains(&r)) {
+        results
+    } else {
+        results.for_audience()
+    };
     let mut v = serde_json::to_value(PollView::new(p, visible, Some(&results)))
         .map_err(|e| internal(&e))?;
     if voter.is_some() {
@@ -131,19 +153,22 @@ pub(super) fn admin_view(
     p: Result<PollRecord, ServiceError>,
 ) -> Result<Response, warp::Rejection> {
     let p = p.map_err(ApiError::from)?;
-    Ok(json_reply(status, &view(state, &p, true, None)?))
+    Ok(json_reply(
+        status,
+        &view(state, &p, Some(Role::Admin), None)?,
+    ))
 }
 
 async fn list(
     state: AppState,
-    admin: bool,
+    role: Option<Role>,
     voter: Option<String>,
 ) -> Result<Response, warp::Rejection> {
     let polls = state.polls();
     let out = polls
         .list()
         .into_iter()
-        .map(|p| view(&state, p, admin, voter.as_deref()))
+        .map(|p| view(&state, p, role, voter.as_deref()))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(json_reply(StatusCode::OK, &out))
 }
@@ -151,13 +176,13 @@ async fn list(
 async fn get_one(
     id: String,
     state: AppState,
-    admin: bool,
+    role: Option<Role>,
     voter: Option<String>,
 ) -> Result<Response, warp::Rejection> {
     let p = service::live(&state, &id).map_err(ApiError::from)?;
     Ok(json_reply(
         StatusCode::OK,
-        &view(&state, &p, admin, voter.as_deref())?,
+        &view(&state, &p, role, voter.as_deref())?,
     ))
 }
 
@@ -188,7 +213,10 @@ async fn action(id: String, action: Action, state: AppState) -> Result<Response,
 
 fn report(state: &AppState, id: &str) -> Result<export::Report, ApiError> {
     let p = service::live(state, id)?;
-    export::Report::build(&state.store, &p).map_err(ApiError::internal)
+    with_rules(state, |rules| {
+        export::Report::build(&state.store, &p, rules)
+    })
+    .map_err(ApiError::internal)
 }
 
 async fn results_csv(id: String, state: AppState) -> Result<Response, warp::Rejection> {

@@ -7,6 +7,7 @@ use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
+use super::access;
 use super::error::ApiError;
 use super::polls_api::admin_view;
 use super::{admin, json_body, json_reply, with_state};
@@ -31,7 +32,7 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
                 _ => Err(warp::reject::not_found()),
             }
         })
-        .and(admin(state.clone()))
+        .and(access::allow(state.clone(), access::PRESENT))
         .and_then(|forward: bool, state: AppState| async move {
             let poll = service::step(&state, forward)
                 .await
@@ -43,7 +44,7 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         });
     let screen_put = warp::path!("api" / "screen")
         .and(warp::put())
-        .and(admin(state.clone()))
+        .and(access::allow(state.clone(), access::PRESENT))
         .and(json_body())
         .and_then(|state: AppState, body: ScreenBody| async move {
             if body.poll.is_none() && body.view.is_none() {

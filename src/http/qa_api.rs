@@ -7,7 +7,7 @@ use warp::http::StatusCode;
 use warp::reply::{Reply, Response};
 
 use super::error::ApiError;
-use super::{admin, is_admin, json_body, json_reply, optional_voter, voter, with_state};
+use super::{admin, json_body, json_reply, optional_voter, voter, with_state};
 use crate::domain::qa::{Qa, QaViewer};
 use crate::domain::question::{Question, QuestionView};
 use crate::live::qa::QaSnapshot;
@@ -18,7 +18,10 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     let list = warp::path!("api" / "questions")
         .and(warp::get())
         .and(with_state(state.clone()))
-        .and(is_admin(state.clone()))
+        .and(super::access::is_one_of(
+            state.clone(),
+            super::access::MODERATE,
+        ))
         .and(optional_voter(state.clone()))
         .map(|state: AppState, admin: bool, voter: Option<String>| {
             let viewer = match (admin, &voter) {
@@ -70,7 +73,7 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
             }
         })
         .untuple_one()
-        .and(admin(state.clone()))
+        .and(super::access::allow(state.clone(), super::access::MODERATE))
         .and_then(
             |id: String, action: Moderation, state: AppState| async move {
                 let q = service::moderate(&state, &id, action)

@@ -13,10 +13,10 @@ use warp::reply::{Reply, Response};
 use super::error::{self, ApiError, error_reply};
 use super::origin::{self, Authority};
 use super::{
-    ADMIN_COOKIE, BODY_READ_TIMEOUT, MAX_BODY, VOTER_COOKIE, admin, cookie, json_reply, parse_body,
+    ADMIN_COOKIE, BODY_READ_TIMEOUT, MAX_BODY, VOTER_COOKIE, cookie, json_reply, parse_body,
     voter_in, with_state,
 };
-use crate::auth::ADMIN_SESSION_TTL;
+use crate::auth::{ADMIN_SESSION_TTL, ROLE_COOKIE, Role};
 use crate::domain::vote::VoteBody;
 use crate::state::AppState;
 
@@ -38,13 +38,25 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
                 session(state, cookie(&headers, VOTER_COOKIE), client, code)
             },
         );
+    // The admin token gets the admin session cookie; a presenter or moderator key gets a
+    // session cookie for its role (the phone pages sign in with it).
     let admin_session = warp::path!("api" / "admin" / "session")
         .and(warp::post())
-        .and(admin(state.clone()))
-        .map(|s: AppState| {
+        .and(super::access::allow(
+            state.clone(),
+            &[Role::Admin, Role::Presenter, Role::Moderator],
+        ))
+        .and(super::access::role(state.clone()))
+        .map(|s: AppState, role: Option<Role>| {
+            let (name, value) = match role {
+                Some(r @ (Role::Presenter | Role::Moderator)) => (
+                    ROLE_COOKIE,
+                    s.roles.issue_session(r).expect("a scoped role has a key"),
+                ),
+                _ => (ADMIN_COOKIE, s.keys.issue_admin_session()),
+            };
             let cookie = format!(
-                "{ADMIN_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
-                s.keys.issue_admin_session(),
+                "{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
                 ADMIN_SESSION_TTL.as_secs()
             );
             with_cookie(StatusCode::NO_CONTENT.into_response(), &cookie)

@@ -2,6 +2,7 @@
 //! agenda preload, the poll timer. Commands are appended to Kafka; a command returns once the
 //! fold of the log has applied it here, so the caller sees the new state and every node agrees.
 
+pub mod moderation;
 pub mod polls;
 pub mod qa;
 pub mod quiz;

@@ -176,6 +176,11 @@ impl Action {
             _ => return None,
         })
     }
+
+    /// Whether the presenter key may do this (see docs/api.md "Scoped keys").
+    pub fn presenter_may(self) -> bool {
+        matches!(self, Action::Present | Action::Close | Action::Reveal)
+    }
 }
 
 /// Carries out `action` on a poll; returns the poll as it is afterwards.

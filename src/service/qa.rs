@@ -145,13 +145,17 @@ pub async fn ask(
     if !gate().enter(voter, now) {
         return Err(too_soon());
     }
+    // A question or name on the block list waits for an organiser, moderated or not.
+    let blocked = super::moderation::with_rules(state, |rules| {
+        rules.blocks(&text) || name.as_deref().is_some_and(|n| rules.blocks(n))
+    });
     let id = question::new_id();
     let event = QaEvent::Asked {
         id: id.clone(),
         text,
         name,
         voter: voter.to_string(),
-        pending: qa.settings.moderated,
+        pending: qa.settings.moderated || blocked,
     };
     let result = command(state, event).await;
     gate().leave(voter);

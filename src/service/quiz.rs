@@ -118,19 +118,68 @@ pub struct Board {
     pub players: usize,
 }
 
-/// Every player of the current leaderboard, ranked (see [`crate::domain::quiz::board_order`]).
+/// Every player of the current leaderboard that an organiser did not hide, ranked (see
+/// [`crate::domain::quiz::board_order`]), under the name the audience may see.
 pub fn ranked(state: &AppState) -> Result<Vec<(u32, Player)>, ServiceError> {
+    Ok(rank(
+        players(state)?
+            .into_iter()
+            .filter(|(_, hidden)| !hidden)
+            .map(|(p, _)| p)
+            .collect(),
+    ))
+}
+
+/// Every player who answered, with the name the audience may see, and whether an organiser
+/// hid them.
+fn players(state: &AppState) -> Result<Vec<(Player, bool)>, ServiceError> {
     let polls = state.polls();
     let players = state
         .store
         .quiz_players(polls.leaderboard_epoch, &open_rounds(&polls))
         .map_err(ServiceError::internal)?;
-    Ok(rank(
+    Ok(super::moderation::with_rules(state, |rules| {
         players
             .into_iter()
             .filter(|p| p.totals.answered > 0)
-            .collect(),
-    ))
+            .map(|mut p| {
+                let hidden = rules.moderate_player(&p.voter, &mut p.name);
+                (p, hidden)
+            })
+            .collect()
+    }))
+}
+
+/// A player as a moderator sees them (`GET /api/players`).
+#[derive(Debug, Serialize)]
+pub struct ModeratedPlayer {
+    pub rank: u32,
+    /// The player's id (for `/api/players/{player}/rename` etc.).
+    pub player: String,
+    /// The name the audience sees.
+    pub name: String,
+    pub hidden: bool,
+    pub score: u64,
+}
+
+/// Every player, hidden ones too, ranked as if none were hidden.
+pub fn moderated_players(state: &AppState) -> Result<Vec<ModeratedPlayer>, ServiceError> {
+    let all = players(state)?;
+    let hidden: std::collections::HashSet<String> = all
+        .iter()
+        .filter(|(_, h)| *h)
+        .map(|(p, _)| p.voter.clone())
+        .collect();
+    Ok(rank(all.into_iter().map(|(p, _)| p).collect())
+        .into_iter()
+        .map(|(rank, p)| ModeratedPlayer {
+            rank,
+            hidden: hidden.contains(&p.voter),
+            score: p.totals.score,
+            name: p.name,
+            player: p.voter,
+        })
+        .collect())
 }
 
 fn entry(rank: u32, p: &Player, me: Option<&str>) -> Entry {
@@ -211,6 +260,11 @@ pub fn me(state: &AppState, voter: &str, poll: Option<&str>) -> Result<Me, Servi
 /// Kafka acknowledged it and (normally) once it is applied here.
 pub async fn set_name(state: &AppState, voter: &str, raw: &str) -> Result<Me, ServiceError> {
     let name = clean_name(raw).map_err(ServiceError::BadRequest)?;
+    if super::moderation::with_rules(state, |rules| rules.blocks(&name)) {
+        return Err(ServiceError::BadRequest(
+            "that name is not allowed here; please choose another".into(),
+        ));
+    }
     if !state.limiter.allow(voter) {
         return Err(ServiceError::RateLimited);
     }
