@@ -294,6 +294,23 @@
       for (const [name, fns] of Object.entries(LP.listeners)) for (const fn of fns) on(name, fn);
     };
     open();
+    watchHealth();
+  }
+
+  // What /healthz warns about (phones turned away for want of open files, a full disk…),
+  // checked every 10 s and shown under the connection state until it clears.
+  function watchHealth() {
+    const check = async () => {
+      const r = await LP.api("GET", "/healthz").catch(() => null);
+      const d = (r && r.data) || {};
+      const lines = [...(Array.isArray(d.warnings) ? d.warnings : [])];
+      if (r && r.status === 503 && d.reason) lines.unshift(d.reason);
+      const e = $("health-warning");
+      e.textContent = lines.join(" · ");
+      e.hidden = lines.length === 0;
+    };
+    check();
+    setInterval(check, 10000);
   }
 
   // ---------- presenter strip ----------

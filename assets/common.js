@@ -91,15 +91,22 @@ const LP = {
   },
   follow(handlers, query) {
     let es;
+    let retry = 1000;
     const open = () => {
       es = new EventSource(`/api/events${query ? `?${query}` : ""}`);
       LP._es = es;
-      es.onopen = () => handlers.connection && handlers.connection(true);
+      es.onopen = () => { retry = 1000; if (handlers.connection) handlers.connection(true); };
       es.onerror = () => {
         if (handlers.connection) handlers.connection(false);
         // The browser retries network drops by itself, but gives up for good after an HTTP error
         // (a restarting server, a captive portal): then start over after a pause.
-        if (es.readyState === EventSource.CLOSED) { es.close(); setTimeout(open, 2000); }
+        // A full server answers 503 busy: waits grow (2 s doubling to 60 s, with jitter) so a
+        // room of phones does not come back all at once.
+        if (es.readyState === EventSource.CLOSED) {
+          es.close();
+          retry = Math.min(retry * 2, 60000);
+          setTimeout(open, retry / 2 + Math.random() * retry / 2);
+        }
       };
       for (const name of Object.keys(handlers)) {
         if (name !== "connection") es.addEventListener(name, (ev) => handlers[name](JSON.parse(ev.data)));

@@ -37,13 +37,31 @@
         el("div", { class: "qa-actions" }, ...buttons)));
   }
 
+  // Rows are kept while their question is unchanged, so a button being tapped is not replaced
+  // under the finger when another question gets an upvote.
+  const rows = new Map();
+  function rowFor(q) {
+    const sig = `${q.state}|${q.pinned}|${q.upvotes}|${q.text}|${q.name || ""}`;
+    const kept = rows.get(q.id);
+    if (kept && kept.sig === sig) return kept.li;
+    const li = row(q);
+    rows.set(q.id, { sig, li });
+    return li;
+  }
+  function place(ol, list) {
+    list.forEach((q, i) => { const li = rowFor(q); if (ol.children[i] !== li) ol.insertBefore(li, ol.children[i] || null); });
+    while (ol.children.length > list.length) ol.lastElementChild.remove();
+  }
+
   function render() {
     const pending = questions.filter((q) => q.state === "pending");
     const live = questions.filter((q) => q.state === "live");
     $("qa-queue-h").textContent = `Waiting for approval (${pending.length})`;
     $("qa-live-h").textContent = `Live questions (${live.length})`;
-    $("qa-queue").replaceChildren(...pending.map(row));
-    $("qa-live").replaceChildren(...live.map(row));
+    place($("qa-queue"), pending);
+    place($("qa-live"), live);
+    const ids = new Set(questions.map((q) => q.id));
+    for (const id of [...rows.keys()]) if (!ids.has(id)) rows.delete(id);
     $("qa-pending-n").textContent = pending.length ? `(${pending.length})` : "";
     const waiting = document.querySelectorAll("#words-pending li").length;
     $("words-pending-n").textContent = waiting ? `(${waiting})` : "";

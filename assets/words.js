@@ -59,11 +59,33 @@ LP.wordsPanel = (auth) => {
       ...buttons.map(([label, action, cls]) => el("button", { type: "button", class: cls || "", "data-action": action, "aria-label": `${label} “${w}”`, onclick: () => word(p, action, w) }, label)));
   }
 
+  // Updates a list of chips in place (keyed by poll and word), so a button being tapped is not
+  // replaced under the finger by the next live update; only counts and order change.
+  function fill(ul, p, entries, buttons) {
+    const old = ul._chips || new Map();
+    const next = new Map();
+    for (const [w, n] of p ? entries : []) {
+      const k = `${p.id}\u0000${w}`;
+      let li = old.get(k);
+      if (!li) li = chip(p, w, n, buttons);
+      li.querySelector(".word-count").textContent = LP.num(n);
+      next.set(k, li);
+      ul.append(li);
+    }
+    for (const [k, li] of old) if (!next.has(k)) li.remove();
+    ul._chips = next;
+  }
+
+  let pickerKey = null;
   function render() {
     const list = clouds();
     empty.hidden = list.length > 0;
     const p = current();
-    picker.replaceChildren(...list.map((c) => el("option", { value: c.id, text: `${c.id === onAir ? "● " : ""}${c.question}` })));
+    const key = list.map((c) => `${c.id === onAir ? "● " : ""}${c.id}\u0000${c.question}`).join("\u0001");
+    if (key !== pickerKey) {
+      pickerKey = key;
+      picker.replaceChildren(...list.map((c) => el("option", { value: c.id, text: `${c.id === onAir ? "● " : ""}${c.question}` })));
+    }
     picker.hidden = list.length < 2;
     if (p) picker.value = p.id;
     const r = p && results.get(p.id);
@@ -72,12 +94,12 @@ LP.wordsPanel = (auth) => {
     const waiting = (fresh && [...(r.pending_words || []), ...(r.blocked_words || [])]) || [];
     const gone = (fresh && r.hidden_words) || [];
     shownH.textContent = p ? `On the screen (${words.length}) — tap Hide to take a word off` : "";
-    shown.replaceChildren(...(p ? words.map(([w, n]) => chip(p, w, n, [["Hide", "hide", "danger"]])) : []));
+    fill(shown, p, words, [["Hide", "hide", "danger"]]);
     pendingH.textContent = `Waiting for approval (${waiting.length})${p && p.moderation === "pre" ? " — this cloud shows words only once approved" : ""}`;
-    pending.replaceChildren(...(p ? waiting.map(([w, n]) => chip(p, w, n, [["Approve", "approve", "primary-btn"], ["Hide", "hide"]])) : []));
+    fill(pending, p, waiting, [["Approve", "approve", "primary-btn"], ["Hide", "hide"]]);
     pendingH.hidden = pending.hidden = !p || (!waiting.length && p.moderation !== "pre");
     hiddenH.textContent = `Hidden (${gone.length})`;
-    hidden.replaceChildren(...(p ? gone.map(([w, n]) => chip(p, w, n, [["Show", "show"]])) : []));
+    fill(hidden, p, gone, [["Show", "show"]]);
     hiddenH.hidden = hidden.hidden = !p || !gone.length;
     shownH.hidden = shown.hidden = !p;
     hold.checked = settings.blocked_mode !== "drop";

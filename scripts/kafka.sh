@@ -57,6 +57,9 @@ PID_FILE="$BROKER_DIR/broker.pid"
 WATCH_FILE="$BROKER_DIR/watchdog.pid"
 LOG_FILE="$BROKER_DIR/broker.log"
 ENGINE_FILE="$BROKER_DIR/broker.engine"
+# Written by livepoll serve after it started the broker: a later serve supervises it. A stop,
+# or a start that is not serve's, removes it.
+SERVE_MARK="$BROKER_DIR/started-by-serve"
 # e.g. $LIVEPOLL_CACHE/tansu-0.6.0/bin/tansu, $LIVEPOLL_CACHE/nisshi-0.8.1/bin/nisshi
 BROKER_BIN="$LIVEPOLL_CACHE/$BROKER-$BROKER_VERSION/bin/$BROKER"
 
@@ -254,6 +257,7 @@ cmd_start() {
   fi
   install_broker
   mkdir -p "$BROKER_DIR"
+  rm -f "$SERVE_MARK"
   SETSID=""
   command -v setsid >/dev/null 2>&1 && SETSID="setsid"
   say "starting $(engine) on 127.0.0.1:$KAFKA_PORT (data: $BROKER_DIR, log: $LOG_FILE)"
@@ -282,6 +286,7 @@ cmd_stop() {
     kill "$(cat "$WATCH_FILE")" 2>/dev/null || true
     rm -f "$WATCH_FILE"
   fi
+  rm -f "$SERVE_MARK"
   local pid
   if ! pid="$(broker_pid)"; then
     rm -f "$PID_FILE" "$ENGINE_FILE"

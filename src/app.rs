@@ -53,6 +53,8 @@ pub struct Application {
     info: StartupInfo,
     /// `--trusted-proxy`: added to the connection limits `run` serves with.
     trusted_proxies: Vec<crate::cluster::IpNet>,
+    /// `--max-connections-per-client` (0: no cap), for the limits `run` serves with.
+    max_per_client: usize,
     _lock: File,
 }
 
@@ -114,6 +116,7 @@ impl Application {
         let store = Arc::new(crate::store::TallyStore::open(
             &data_dir.join("tallies.redb"),
         )?);
+        log_open_files_limit();
         let listener = listen(args.bind)
             .map_err(|e| ConfigError(format!("cannot listen on {}: {e}", args.bind)))?;
         let addr = listener.local_addr()?;
@@ -126,12 +129,22 @@ impl Application {
                 let b2 = broker.clone();
                 let status = tokio::task::spawn_blocking(move || b2.status()).await??;
                 match status {
+                    // An earlier serve started it and did not stop it (it crashed or was
+                    // killed): this one takes over, so the broker is supervised again.
+                    Status::Running(s) if broker.started_by_serve() => {
+                        tracing::info!(
+                            "reusing the running bundled broker ({s}) that an earlier serve \
+                             started: this serve supervises it (restarts it if it dies) and \
+                             stops it when it stops"
+                        );
+                        owned = Some(OwnedBroker::new(broker.clone()));
+                    }
                     Status::Running(s) => {
                         tracing::info!("reusing the running bundled broker ({s})")
                     }
                     _ => {
                         let b2 = broker.clone();
-                        tokio::task::spawn_blocking(move || b2.start())
+                        tokio::task::spawn_blocking(move || b2.start_for_serve())
                             .await?
                             .map_err(|e| match e {
                                 crate::broker::BrokerError::PortTaken(_) => {
@@ -148,7 +161,7 @@ impl Application {
         let kafka_desc = match (&args.brokers, &owned) {
             (Some(b), _) => format!("external cluster {b}"),
             (None, Some(_)) => {
-                format!("bundled broker on {brokers} (started by this serve; stopped with it)")
+                format!("bundled broker on {brokers} (supervised by this serve; stopped with it)")
             }
             (None, None) => format!("bundled broker on {brokers} (already running; left running)"),
         };
@@ -178,7 +191,11 @@ impl Application {
             Some(n) if !n.trim().is_empty() => n.trim().to_string(),
             _ => crate::cluster::default_node_id(addr.port()),
         };
-        let health = Health::new(handles.healthy.clone()).with_node(&node_id);
+        // Measured now that the Kafka clients and the database are open: what they hold is not
+        // for clients.
+        let health = Health::new(handles.healthy.clone())
+            .with_node(&node_id)
+            .with_descriptors(crate::descriptors::Budget::for_this_process());
         let shutdown = CancellationToken::new();
 
         let join_url = match &args.public_url {
@@ -260,6 +277,7 @@ impl Application {
             broker: owned,
             info,
             trusted_proxies: args.trusted_proxies.clone(),
+            max_per_client: args.max_connections_per_client,
             _lock: lock,
         })
     }
@@ -282,7 +300,14 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        self.run_with(shutdown, ConnLimits::default()).await
+        let limits = ConnLimits {
+            max_per_client: match self.max_per_client {
+                0 => usize::MAX,
+                n => n,
+            },
+            ..ConnLimits::default()
+        };
+        self.run_with(shutdown, limits).await
     }
 
     /// [`run`](Self::run) with other connection limits (tests use short timeouts).
@@ -314,6 +339,26 @@ impl Application {
             tokio::task::spawn_blocking(move || b.stop()).await?;
         }
         Ok(())
+    }
+}
+
+/// Raises the open-files limit as far as allowed and says how many phones it takes.
+fn log_open_files_limit() {
+    use crate::descriptors::{phones_allowed, raise_limit};
+    match raise_limit() {
+        Ok(l) if l.soft > l.was => tracing::info!(
+            "open files: raised the soft limit from {} to the hard limit {} (about {} phones at once)",
+            l.was,
+            l.soft,
+            phones_allowed(l.soft)
+        ),
+        Ok(l) => tracing::info!(
+            "open files: limit {} (hard {}; about {} phones at once)",
+            l.soft,
+            l.hard,
+            phones_allowed(l.soft)
+        ),
+        Err(e) => tracing::warn!("open files: cannot read or raise the limit: {e}"),
     }
 }
 

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 const SCRIPT: &str = include_str!("../scripts/kafka.sh");
 const TANSU_ENV: &str = include_str!("../kafka/tansu.env");
 const SERVER_PROPERTIES: &str = include_str!("../kafka/server.properties");
+/// Present while the data dir's broker is one that a `serve` started (kafka.sh knows the name).
+const SERVE_MARK: &str = "kafka/started-by-serve";
 
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
@@ -113,6 +115,23 @@ impl BundledBroker {
         }
     }
 
+    /// Starts the broker for `serve` (see [`start`](Self::start)) and marks it as serve's: a
+    /// later serve that finds it running (this one crashed or was killed) supervises it and
+    /// stops it in turn. `kafka.sh stop`, and a start that is not serve's, remove the mark.
+    pub fn start_for_serve(&self) -> Result<(), BrokerError> {
+        self.start()?;
+        std::fs::write(
+            self.data_dir.join(SERVE_MARK),
+            b"started by livepoll serve\n",
+        )?;
+        Ok(())
+    }
+
+    /// True if the broker that runs in this data dir was started by a `serve`.
+    pub fn started_by_serve(&self) -> bool {
+        self.data_dir.join(SERVE_MARK).exists()
+    }
+
     pub fn stop(&self) -> Result<(), BrokerError> {
         let status = self.command("stop").stdin(Stdio::null()).status()?;
         if status.success() {
@@ -139,7 +158,8 @@ impl BundledBroker {
     }
 }
 
-/// A broker that `serve` started and must stop when it stops.
+/// A broker that `serve` started (or an earlier serve started and this one took over) and must
+/// keep running and stop when it stops.
 pub struct OwnedBroker {
     broker: Option<BundledBroker>,
 }
@@ -240,7 +260,7 @@ pub async fn watch(
         // Not raced against `cancel`: see above.
         let result = tokio::task::spawn_blocking(move || {
             b.stop()?;
-            b.start()
+            b.start_for_serve()
         })
         .await;
         match result {

@@ -25,10 +25,14 @@ pub struct Cli {
 pub enum Command {
     /// Run the polling server (starts the bundled Kafka unless --brokers is given).
     Serve(Box<ServeArgs>),
-    /// Manage the bundled local Kafka broker.
+    /// Manage the bundled local Kafka broker, or read a topic (`kafka read TOPIC`).
     Kafka {
         #[arg(value_enum)]
         action: KafkaAction,
+        /// The topic to read (`read` only), e.g. livepoll.polls.
+        topic: Option<String>,
+        #[command(flatten)]
+        read: crate::tools::read::ReadArgs,
         #[command(flatten)]
         broker: BrokerArgs,
     },
@@ -67,6 +71,8 @@ pub enum KafkaAction {
     Start,
     Stop,
     Status,
+    /// Print a topic's records as JSON lines.
+    Read,
 }
 
 /// Where the bundled broker lives.
@@ -165,6 +171,15 @@ pub struct ServeArgs {
         value_name = "ADDR"
     )]
     pub trusted_proxies: Vec<crate::cluster::IpNet>,
+    /// Open connections one client address may hold (0: no cap). 127.0.0.1 and ::1 are never
+    /// capped; other 127.x addresses are (a local proxy: name it with --trusted-proxy).
+    #[arg(
+        long,
+        env = "LIVEPOLL_MAX_CONNECTIONS_PER_CLIENT",
+        default_value_t = 512,
+        value_name = "N"
+    )]
+    pub max_connections_per_client: usize,
     /// A code attendees need to join: `auto` (6 digits from the deployment's secret and topic
     /// prefix, the same on every node), `off`, or your own. The screen shows it beside the QR
     /// code; the QR code and printed URL carry it.

@@ -16,7 +16,28 @@ use crate::store::TallyStore;
 pub async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => serve(*args).await,
-        Command::Kafka { action, broker } => kafka(action, broker).await,
+        Command::Kafka {
+            action: KafkaAction::Read,
+            topic,
+            read,
+            broker,
+        } => {
+            let topic = topic.ok_or_else(|| {
+                ConfigError(
+                    "kafka read needs a topic, e.g. `livepoll kafka read livepoll.polls`".into(),
+                )
+            })?;
+            let brokers = read
+                .brokers
+                .clone()
+                .unwrap_or_else(|| format!("127.0.0.1:{}", broker.kafka_port));
+            tokio::task::spawn_blocking(move || {
+                crate::tools::read::read(&brokers, &topic, &read, &mut std::io::stdout().lock())
+            })
+            .await??;
+            Ok(())
+        }
+        Command::Kafka { action, broker, .. } => kafka(action, broker).await,
         Command::Qr { url } => {
             let art = crate::qr::terminal(&url, std::io::stdout().is_terminal())
                 .map_err(|e| ConfigError(format!("cannot encode {url:?} as a QR code: {e}")))?;
@@ -120,6 +141,7 @@ async fn kafka(action: KafkaAction, args: BrokerArgs) -> anyhow::Result<()> {
                 e => anyhow::Error::from(e),
             }),
             KafkaAction::Stop => Ok(broker.stop()?),
+            KafkaAction::Read => unreachable!("read is answered before"),
             KafkaAction::Status => match broker.status()? {
                 Status::Running(s) => {
                     println!("{s}");

@@ -76,6 +76,10 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<()> {
         report(join_url_answers(listener, &host).await);
     }
     report(clock(dir));
+    report(match crate::descriptors::doctor_summary() {
+        Ok(text) => Check::pass(text),
+        Err((text, fix)) => Check::fail(text, fix),
+    });
     println!(
         "  Phones on the venue Wi-Fi still cannot open the page? Guest networks often keep devices \
          apart (client isolation): use a phone hotspot or the venue's wired LAN \

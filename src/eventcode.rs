@@ -130,10 +130,13 @@ impl Gate {
 }
 
 /// The key an address is limited under: the address itself for IPv4, its /64 for IPv6 (one
-/// device usually holds a whole /64). `None` for this machine.
+/// device usually holds a whole /64). `None` for this machine: exactly 127.0.0.1 and ::1, not
+/// all of 127.0.0.0/8 (a local reverse proxy connects from 127.x too, and without
+/// `--trusted-proxy` it must not lift the limit for everyone behind it).
 fn limit_key(ip: IpAddr) -> Option<String> {
     match ip.to_canonical() {
-        ip if ip.is_loopback() => None,
+        IpAddr::V4(v4) if v4 == std::net::Ipv4Addr::LOCALHOST => None,
+        IpAddr::V6(v6) if v6 == std::net::Ipv6Addr::LOCALHOST => None,
         IpAddr::V4(v4) => Some(v4.to_string()),
         IpAddr::V6(v6) => {
             let s = v6.segments();
@@ -200,6 +203,12 @@ mod tests {
         );
         let local: SocketAddr = "127.0.0.1:1".parse().unwrap();
         assert!((0..10).all(|_| gate.admit(Some(local)).is_ok()));
+        let local6: SocketAddr = "[::1]:1".parse().unwrap();
+        assert!((0..10).all(|_| gate.admit(Some(local6)).is_ok()));
+        // Another loopback address (a local proxy, a script using 127.x) is limited like any.
+        let proxy: SocketAddr = "127.0.0.2:1".parse().unwrap();
+        assert!(gate.admit(Some(proxy)).is_ok() && gate.admit(Some(proxy)).is_ok());
+        assert!(gate.admit(Some(proxy)).is_err(), "127.0.0.2 is not exempt");
         let v6a: SocketAddr = "[2001:db8:1:2::1]:1".parse().unwrap();
         let v6b: SocketAddr = "[2001:db8:1:2::ff]:1".parse().unwrap();
         assert!(gate.admit(Some(v6a)).is_ok() && gate.admit(Some(v6a)).is_ok());

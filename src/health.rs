@@ -27,6 +27,8 @@ pub struct Health {
     consumer: Arc<AtomicBool>,
     /// This node's name in a deployment of several (`--node-id`).
     node: Arc<str>,
+    /// Open files: the shares of connections and attendee streams, and what is held.
+    descriptors: crate::descriptors::Budget,
 }
 
 impl Health {
@@ -36,7 +38,19 @@ impl Health {
             writes_stalled: Arc::new(AtomicBool::new(false)),
             consumer,
             node: "".into(),
+            descriptors: crate::descriptors::Budget::unlimited(),
         }
+    }
+
+    /// The same flags, with this budget of open files.
+    pub fn with_descriptors(mut self, budget: crate::descriptors::Budget) -> Self {
+        self.descriptors = budget;
+        self
+    }
+
+    /// The open-files budget connections and attendee streams take places from.
+    pub fn descriptors(&self) -> &crate::descriptors::Budget {
+        &self.descriptors
     }
 
     /// The same flags, reported under this node name.

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod cluster;
 pub mod commands;
 pub mod consumer;
+pub mod descriptors;
 pub mod doctor;
 pub mod domain;
 pub mod eventcode;

@@ -105,6 +105,7 @@ pub fn serve_args(brokers: &str, data_dir: &Path, prefix: &str) -> ServeArgs {
         kafka_options: Vec::new(),
         replication_factor: None,
         trusted_proxies: Vec::new(),
+        max_connections_per_client: 512,
         event_code: livepoll::eventcode::EventCodeSetting::Off,
         session_rate: 120,
     }

@@ -12,6 +12,7 @@ mod i18n;
 mod kafka_schema;
 mod moderation;
 mod moderation_browser;
+mod ops;
 mod polls;
 mod present;
 mod qa;

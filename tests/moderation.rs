@@ -123,6 +123,7 @@ async fn blocked_words_wait_for_approval_or_are_dropped_and_pre_moderation_shows
         &unique_prefix(),
     );
     args.block_words = Some(list);
+    args.profanity_filter = true;
     let app = spawn_app_with(args).await;
     let id = app
         .open_poll(json!({"id": "cloud", "question": "Word?", "kind": "wordcloud"}))
@@ -161,6 +162,7 @@ async fn blocked_words_wait_for_approval_or_are_dropped_and_pre_moderation_shows
     let settings: Value = res.json().await.unwrap();
     assert_eq!(settings["blocked"], json!(["rust"]));
     assert_eq!(settings["block_file_entries"], 2);
+    assert_eq!(settings["profanity_filter"], true);
     wait_audience(&app, &id, |w| !has(w, "rust")).await;
 
     // Pre-moderation: nothing shows until approved.

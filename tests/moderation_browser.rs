@@ -298,6 +298,31 @@ async fn blocked_words_and_names_never_reach_the_projector_and_the_moderator_app
         .await
         .unwrap();
     screenshot(&moderator, "words-moderate-players-360x740").await;
+
+    // Q&A: a question waits at the top of the moderator's page until approved there.
+    let res = app
+        .as_admin(Method::PUT, "/api/qa")
+        .json(&json!({"moderated": true}))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+    let asker = app.session().await;
+    let res = app
+        .client
+        .post(app.url("/api/questions"))
+        .header("x-livepoll-voter", &asker)
+        .json(&json!({"text": "Will the slides be shared?"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    wait_contains(&moderator, "#qa-queue", "slides").await;
+    wait_contains(&moderator, ".mod-tabs", "Q&A (1)").await;
+    tap_button(&moderator, "#qa-queue", "Approve").await;
+    wait_contains(&moderator, "#qa-live", "slides").await;
+    tap_button(&moderator, "#qa-live", "Pin").await;
+    wait_contains(&moderator, "#qa-live", "Unpin").await;
 }
 
 #[tokio::test]

@@ -20,6 +20,9 @@ pub enum ApiError {
     /// A state-changing request that another web page made a browser send (see `origin.rs`).
     #[error("{0}")]
     Forbidden(String),
+    /// A body over [`super::MAX_BODY`], whatever its transfer encoding.
+    #[error("the request body is over {} bytes", super::MAX_BODY)]
+    TooLarge,
     #[error(transparent)]
     Service(#[from] ServiceError),
 }
@@ -48,6 +51,7 @@ impl ApiError {
         match self {
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             ApiError::Service(e) => match e {
                 S::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
                 S::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),

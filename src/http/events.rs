@@ -35,7 +35,14 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
                 // The projector shows the room's view of Q&A and words, never pending or hidden
                 // ones; the console and the moderator's phone see them.
                 let moderator = role.is_some_and(|r| access::MODERATE.contains(&r)) && !screen;
-                let stream = events(state, admin, voter, attendee, moderator);
+                // Phones share what the open-files limit leaves beside the server's reserve;
+                // the console, the keys' phones and the projector always get their stream.
+                let place = match attendee.then(|| state.health.descriptors().stream()) {
+                    Some(None) => return busy(),
+                    Some(place) => place,
+                    None => None,
+                };
+                let stream = events(state, admin, voter, attendee, moderator, place);
                 let mut res = warp::sse::reply(
                     warp::sse::keep_alive()
                         .interval(Duration::from_secs(15))
@@ -48,6 +55,18 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
             },
         )
         .boxed()
+}
+
+/// 503 `busy` for an attendee stream past its share of open files; the pages retry later.
+fn busy() -> Response {
+    let mut res = super::error::error_reply(
+        warp::http::StatusCode::SERVICE_UNAVAILABLE,
+        "busy",
+        "this server holds as many live streams as its open-files limit allows; retry later",
+    );
+    res.headers_mut()
+        .insert("retry-after", crate::descriptors::BUSY_RETRY_SECS.into());
+    res
 }
 
 /// `?page=screen` tells a projector from a phone, so only phones count as joined.
@@ -66,8 +85,10 @@ fn events(
     voter: Option<String>,
     attendee: bool,
     qa_admin: bool,
+    place: Option<crate::descriptors::Place>,
 ) -> impl futures::Stream<Item = Result<Event, Infallible>> + Send {
     async_stream::stream! {
+        let _place = place;
         let _joined = attendee.then(|| state.live.join());
         let mut rx = state.live.subscribe();
         let mut joined_sent = None;

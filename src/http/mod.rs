@@ -132,48 +132,98 @@ pub fn voter(state: AppState) -> impl Filter<Extract = (String,), Error = warp::
         })
 }
 
-/// A JSON body of at most [`MAX_BODY`] bytes, parsed with a clear 400 on failure. A body that
-/// ends before its Content-Length, or does not arrive within [`BODY_READ_TIMEOUT`], is a 400 too.
+/// A JSON body of at most [`MAX_BODY`] bytes, parsed with a clear 400 on failure. The limit
+/// holds whatever the transfer encoding: a `Content-Length` over it is refused before a byte
+/// is read, and a chunked body is read only up to it (413, the rest never buffered). A body
+/// that ends early, or does not arrive within [`BODY_READ_TIMEOUT`], is a 400.
+/// Put this filter after the ones that can refuse the request (auth, rate limits), so a
+/// refused request costs no body read.
 pub fn json_body<T: serde::de::DeserializeOwned + Send>()
 -> impl Filter<Extract = (T,), Error = warp::Rejection> + Clone {
-    warp::body::content_length_limit(MAX_BODY)
+    limited_body().and_then(|bytes: Vec<u8>| async move {
+        serde_json::from_slice::<T>(&bytes).map_err(|e| {
+            warp::reject::custom(ApiError::bad_request(format!("invalid JSON body: {e}")))
+        })
+    })
+}
+
+/// The raw body, at most [`MAX_BODY`] bytes whatever the transfer encoding (see [`json_body`]).
+pub fn limited_body() -> impl Filter<Extract = (Vec<u8>,), Error = warp::Rejection> + Clone {
+    warp::header::optional::<u64>("content-length")
         .and(warp::body::stream())
-        .and_then(|body| async move {
-            let read = tokio::time::timeout(BODY_READ_TIMEOUT, read_body(body)).await;
-            parse_body(read).map_err(warp::reject::custom)
+        .and_then(|len: Option<u64>, body| async move {
+            read_limited(len, body).await.map_err(warp::reject::custom)
         })
 }
 
-/// The JSON value in a body read within [`BODY_READ_TIMEOUT`] (the `Err(Elapsed)` if not), or
-/// the 400 that says what was wrong with it.
-fn parse_body<T: serde::de::DeserializeOwned, E: std::fmt::Display>(
-    read: Result<Result<impl AsRef<[u8]>, E>, tokio::time::error::Elapsed>,
-) -> Result<T, ApiError> {
-    let bytes = match read {
-        Ok(Ok(bytes)) => bytes,
-        Ok(Err(e)) => {
-            return Err(ApiError::bad_request(format!(
-                "the request body ended before its Content-Length: {e}"
-            )));
-        }
-        Err(_) => {
-            return Err(ApiError::bad_request(format!(
-                "the request body did not arrive within {} s",
-                BODY_READ_TIMEOUT.as_secs()
-            )));
-        }
-    };
-    serde_json::from_slice::<T>(bytes.as_ref())
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+/// Reads a body of declared length `len` (none when chunked) from `body`: 413 over
+/// [`MAX_BODY`] (before a byte is read when `len` says so), 400 when it breaks or is late.
+async fn read_limited<B: bytes::Buf>(
+    len: Option<u64>,
+    body: impl futures::Stream<Item = Result<B, warp::Error>>,
+) -> Result<Vec<u8>, ApiError> {
+    if len.is_some_and(|l| l > MAX_BODY) {
+        return Err(ApiError::TooLarge);
+    }
+    body_bytes(tokio::time::timeout(BODY_READ_TIMEOUT, read_body(body)).await)
 }
 
+/// Why a body could not be read whole.
+#[derive(Debug)]
+enum BodyFailure {
+    /// It grew past [`MAX_BODY`]; reading stopped there.
+    TooLarge,
+    /// The connection failed or the body ended before its declared length.
+    Broken(String),
+}
+
+/// The bytes of a body read within [`BODY_READ_TIMEOUT`] (the `Err(Elapsed)` if not), or the
+/// error that says what was wrong with it (413 over the limit, else 400).
+fn body_bytes(
+    read: Result<Result<Vec<u8>, BodyFailure>, tokio::time::error::Elapsed>,
+) -> Result<Vec<u8>, ApiError> {
+    match read {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(BodyFailure::TooLarge)) => Err(ApiError::TooLarge),
+        Ok(Err(BodyFailure::Broken(e))) => Err(ApiError::bad_request(format!(
+            "the request body ended before its end: {e}"
+        ))),
+        Err(_) => Err(ApiError::bad_request(format!(
+            "the request body did not arrive within {} s",
+            BODY_READ_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+/// Reads a warp body stream, stopping with [`BodyFailure::TooLarge`] as soon as it passes
+/// [`MAX_BODY`].
 async fn read_body<B: bytes::Buf>(
     body: impl futures::Stream<Item = Result<B, warp::Error>>,
-) -> Result<Vec<u8>, warp::Error> {
+) -> Result<Vec<u8>, BodyFailure> {
     let mut body = std::pin::pin!(body);
     let mut out = Vec::new();
     while let Some(chunk) = body.next().await {
-        out.put(chunk?);
+        let chunk = chunk.map_err(|e| BodyFailure::Broken(e.to_string()))?;
+        if (out.len() + chunk.remaining()) as u64 > MAX_BODY {
+            return Err(BodyFailure::TooLarge);
+        }
+        out.put(chunk);
+    }
+    Ok(out)
+}
+
+/// Reads a hyper request body like [`read_body`]: at most [`MAX_BODY`] bytes.
+async fn read_incoming(mut body: hyper::body::Incoming) -> Result<Vec<u8>, BodyFailure> {
+    use http_body_util::BodyExt;
+    let mut out = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| BodyFailure::Broken(e.to_string()))?;
+        if let Ok(data) = frame.into_data() {
+            if (out.len() + data.len()) as u64 > MAX_BODY {
+                return Err(BodyFailure::TooLarge);
+            }
+            out.extend_from_slice(&data);
+        }
     }
     Ok(out)
 }
@@ -215,6 +265,11 @@ impl Routes {
         req: hyper::Request<hyper::body::Incoming>,
     ) -> Response {
         common_headers(votes::vote(&self.state, self.public.as_ref(), poll, req).await)
+    }
+
+    /// The open-files budget every connection takes a place from.
+    pub fn descriptors(&self) -> crate::descriptors::Budget {
+        self.state.health.descriptors().clone()
     }
 
     /// Every other route.

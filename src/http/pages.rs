@@ -102,6 +102,8 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         let polls = s.polls();
         let node = s.health.node();
         let lag = s.consumer.lag.records();
+        let open_files = s.health.descriptors().report();
+        let warnings: Vec<String> = s.health.descriptors().warning().into_iter().collect();
         // A node far behind the topics is routed around until it caught up (CONTRACT.md
         // "Running several nodes on one Kafka cluster").
         let skipped = s.consumer.skipped_records.load(std::sync::atomic::Ordering::Relaxed);
@@ -121,12 +123,14 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
                     "node": node,
                     "lag": lag,
                     "skipped_records": skipped,
+                    "open_files": open_files,
+                    "warnings": warnings,
                 }),
             ),
             Err(reason) => {
                 let mut res = json_reply(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    &serde_json::json!({ "status": "unavailable", "reason": reason, "kafka": s.kafka_desc, "node": node, "lag": lag, "skipped_records": skipped }),
+                    &serde_json::json!({ "status": "unavailable", "reason": reason, "kafka": s.kafka_desc, "node": node, "lag": lag, "skipped_records": skipped, "open_files": open_files, "warnings": warnings }),
                 );
                 res.headers_mut().insert("retry-after", "2".parse().expect("header"));
                 res

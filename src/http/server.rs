@@ -11,6 +11,11 @@
 //! - one client address may hold at most `max_per_client` connections; more are answered 429
 //!   and closed. The machine itself (127.0.0.1, ::1: the organiser's laptop, a local proxy, load
 //!   tests) is not capped.
+//! - every connection takes a place in the open-files budget ([`crate::descriptors`]); past it,
+//!   a connection is answered 503 `busy` and closed at once (the machine itself may use part
+//!   of the server's reserve, so the console still answers), and when the process is out of
+//!   descriptors anyway (`accept` fails with EMFILE) the accept loop backs off, up to a
+//!   second, instead of spinning or dying: waiting connections stay in the kernel's queue.
 //! - behind a load balancer (`--trusted-proxy`), a connection from a trusted proxy carries many
 //!   clients: it is not capped itself, the client is the address the proxy put in
 //!   `X-Forwarded-For` (only ever believed from a trusted peer), and each request holds one of
@@ -37,6 +42,7 @@ use warp::reply::Response;
 
 use super::{ClientAddr, Routes};
 use crate::cluster::{IpNet, forwarded_client};
+use crate::descriptors::{Place, SERVER_RESERVE};
 
 /// Connection limits; [`ConnLimits::default`] is what `serve` uses.
 #[derive(Debug, Clone)]
@@ -72,13 +78,21 @@ pub async fn serve(
 ) {
     let limits = Arc::new(limits);
     let clients = Arc::new(Clients::default());
+    let budget = routes.descriptors();
     let mut conns = JoinSet::new();
+    let mut backoff = AcceptBackoff::default();
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    backoff.reset();
+                    let extra = if uncapped(peer.ip()) { SERVER_RESERVE / 2 } else { 0 };
+                    let Some(open_file) = budget.connection(extra) else {
+                        refuse_busy(stream);
+                        continue;
+                    };
                     let from_proxy = is_trusted(&limits, peer);
                     let slot = if from_proxy {
                         Some(Slot(None))
@@ -92,7 +106,7 @@ pub async fn serve(
                     conns.spawn(connection(
                         stream,
                         peer,
-                        slot,
+                        (slot, open_file),
                         from_proxy.then(|| clients.clone()),
                         routes.clone(),
                         limits.clone(),
@@ -100,10 +114,7 @@ pub async fn serve(
                     ));
                 }
                 // Out of file descriptors and the like: wait instead of spinning.
-                Err(e) => {
-                    tracing::warn!("accepting a connection failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
+                Err(e) => backoff.wait(&e).await,
             },
         }
     }
@@ -126,7 +137,7 @@ fn is_trusted(limits: &ConnLimits, peer: SocketAddr) -> bool {
 async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
-    _slot: Slot,
+    _places: (Slot, Place),
     proxied: Option<Arc<Clients>>,
     routes: Arc<Routes>,
     limits: Arc<ConnLimits>,
@@ -247,6 +258,46 @@ impl<B: hyper::body::Body> hyper::body::Body for Held<B> {
     fn size_hint(&self) -> hyper::body::SizeHint {
         self.body.size_hint()
     }
+}
+
+/// How long the accept loop waits after `accept` failed (EMFILE: out of descriptors; ENFILE,
+/// ENOBUFS): 10 ms doubling to a second while it keeps failing, logged at most every 10 s.
+#[derive(Default)]
+struct AcceptBackoff {
+    wait: Option<Duration>,
+    logged: Option<Instant>,
+}
+
+impl AcceptBackoff {
+    fn reset(&mut self) {
+        self.wait = None;
+    }
+
+    async fn wait(&mut self, e: &io::Error) {
+        let wait = self.wait.map_or(Duration::from_millis(10), |w| {
+            (w * 2).min(Duration::from_secs(1))
+        });
+        self.wait = Some(wait);
+        if self.logged.is_none_or(|t| t.elapsed() >= WARN_EVERY) {
+            self.logged = Some(Instant::now());
+            tracing::warn!(
+                "accepting a connection failed: {e}; waiting up to a second between tries \
+                 (raise the open-files limit, ulimit -n, if this says \"Too many open files\")"
+            );
+        }
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// Answers a connection past the open-files budget without reading it, and closes it.
+fn refuse_busy(stream: TcpStream) {
+    const BODY: &str = r#"{"error":"busy","message":"this server holds as many connections as its open-files limit allows; retry later"}"#;
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: {}\r\nconnection: close\r\n\r\n{BODY}",
+        BODY.len(),
+        crate::descriptors::BUSY_RETRY_SECS
+    );
+    let _ = stream.try_write(response.as_bytes());
 }
 
 /// Answers a connection over the per-client cap without reading it, and closes it.

@@ -218,6 +218,19 @@ async fn the_admin_session_cookie_acts_as_admin_expires_and_changes() {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.json::<Value>().await.unwrap()["state"], "closed");
 
+    // The cookie cannot renew itself: a new session needs the bearer token, so a session ends
+    // 12 h after sign-in however it is used.
+    let renew = app
+        .client
+        .post(app.url("/api/admin/session"))
+        .header("cookie", &cookie)
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(renew.status(), StatusCode::UNAUTHORIZED);
+    assert!(renew.headers().get("set-cookie").is_none());
+
     // Issued a second later, the value differs (it carries its issue time).
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let second = app.admin_post("/api/admin/session", None).await;
