@@ -17,6 +17,7 @@ pub mod eventcode;
 pub mod export;
 pub mod health;
 pub mod http;
+pub mod identity;
 pub mod kafka;
 pub mod live;
 pub mod packer;

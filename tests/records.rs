@@ -269,3 +269,72 @@ async fn invalid_records_are_skipped_and_counted_alike_everywhere() {
     wait_health(&b, |s, h| s == 200 && h["skipped_records"] == 5).await;
     assert_eq!(b.poll(&poll).await["results"]["counts"], json!([1, 0]));
 }
+
+/// A bit-flipped `secret.key` would turn every token 401 and let everybody vote again; a new
+/// `--topic-prefix` on an old data dir would show the old event's polls. Both are refused.
+#[tokio::test]
+async fn a_changed_secret_or_topic_prefix_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = unique_prefix();
+    let args = || serve_args(&shared_broker().bootstrap(), dir.path(), &prefix);
+    let mut app = spawn_app_with(args()).await;
+    app.open_poll_with_one_vote(0).await;
+    app.stop().await;
+
+    let key = dir.path().join("secret.key");
+    let original = std::fs::read(&key).unwrap();
+    let mut flipped = original.clone();
+    // One bit of the key flipped.
+    flipped[0] ^= 1;
+    std::fs::write(&key, &flipped).unwrap();
+    let refused = match livepoll::app::Application::build(args()).await {
+        Ok(_) => panic!("a changed secret was accepted"),
+        Err(e) => e,
+    };
+    assert!(
+        refused
+            .downcast_ref::<livepoll::cli::ConfigError>()
+            .is_some(),
+        "a configuration error (exit 2): {refused:#}"
+    );
+    assert!(
+        format!("{refused:#}").contains("the secret changed"),
+        "{refused:#}"
+    );
+
+    std::fs::write(&key, &original).unwrap();
+    let mut other = args();
+    other.topic_prefix = unique_prefix();
+    let refused = match livepoll::app::Application::build(other).await {
+        Ok(_) => panic!("another topic prefix was accepted"),
+        Err(e) => e,
+    };
+    assert!(
+        format!("{refused:#}").contains(&format!("--topic-prefix {prefix}")),
+        "{refused:#}"
+    );
+
+    // The original key and prefix start again, with the vote counted.
+    let mut app = spawn_app_with(args()).await;
+    let polls: Vec<Value> = app.admin_get("/api/polls").await;
+    assert_eq!(polls[0]["results"]["voters"], 1, "{polls:?}");
+    app.stop().await;
+}
+
+/// Two nodes on one topic prefix with different secrets would give every voter two identities:
+/// the second is refused.
+#[tokio::test]
+async fn a_node_with_another_secret_on_the_same_prefix_is_refused() {
+    let pair = Pair::start().await;
+    pair.a.open_poll(single(2)).await;
+    let mut args = serve_args(&shared_broker().bootstrap(), &pair.data("c"), &pair.prefix);
+    args.node_id = Some("c".into());
+    let refused = match livepoll::app::Application::build(args).await {
+        Ok(_) => panic!("a node with another secret was accepted"),
+        Err(e) => e,
+    };
+    assert!(
+        format!("{refused:#}").contains("another secret"),
+        "{refused:#}"
+    );
+}
