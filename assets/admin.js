@@ -16,6 +16,7 @@
   const rows = new Map(); // id -> row elements
   let order = []; // agenda order (ids)
   let onAir = null;
+  let nextId = null; // what Next presents, as the server says (GET /api/screen "next")
   let selected = null;
   let editor = { mode: null, id: null, opener: null }; // mode: create | edit | fix
   let pending = null; // the action waiting for an inline confirmation
@@ -91,10 +92,19 @@
     if (p.state === "closed" && p.visibility !== "never") return false;
     return true;
   }
-  function nextPoll() {
-    const i = order.indexOf(onAir);
-    // From the idle screen, Next presents the first poll of the agenda.
-    return polls.get(order[i >= 0 ? i + 1 : 0]) || null;
+  // Next continues after the presenter's position and skips played polls: the server decides.
+  function nextPoll() { return (nextId && polls.get(nextId)) || null; }
+  let nextTimer = null;
+  function loadNextSoon() { clearTimeout(nextTimer); nextTimer = setTimeout(loadNext, 150); }
+  async function loadNext() {
+    const s = await call("GET", "/api/screen", undefined, null);
+    if (s && s.data) { nextId = s.data.next || null; updateStrip(); }
+  }
+  function showTimer(e, p) {
+    if (p.state === "open" && p.closes_at) LP.countdown(e, p.closes_at);
+    else if (p.state === "paused") LP.pausedTime(e, p.remaining_ms);
+    else { LP.countdown(e, null); return false; }
+    return true;
   }
 
   // ---------- agenda rows ----------
@@ -128,8 +138,7 @@
     r.id.textContent = p.id;
     r.vis.textContent = VIS_SHORT[p.visibility] + (p.revealed ? " · revealed" : "");
     r.vis.className = `vis ${hiddenFromAudience(p) ? "hidden-res" : ""}`;
-    if (p.state === "open" && p.closes_at) LP.countdown(r.timer, p.closes_at);
-    else { LP.countdown(r.timer, null); r.timer.textContent = p.duration_secs ? `timer ${fmtDur(p.duration_secs)}` : "no timer"; }
+    if (!showTimer(r.timer, p)) r.timer.textContent = p.duration_secs ? `timer ${fmtDur(p.duration_secs)}` : "no timer";
     updateAnswers(p);
     markAir(p.id);
   }
@@ -219,6 +228,7 @@
     for (const id of [...polls.keys()]) if (!seen.has(id) && !fresher(`p:${id}`, since)) removePoll(id);
     const s = await call("GET", "/api/screen", undefined, null);
     if (s && s.data && !fresher("screen", since)) onAir = s.data.poll || null;
+    if (s && s.data) nextId = s.data.next || null;
     for (const p of polls.values()) updateRow(p);
     applyOrder(fresher("order", since) ? order : r.data.map((p) => p.id));
     if (!selected && order.length) select(onAir && polls.has(onAir) ? onAir : order[0]);
@@ -238,6 +248,7 @@
     if (!known) { applyOrder(order.concat(p.id)); resyncSoon(); return; }
     if (p.id === selected) updateDetail();
     if (p.id === onAir || nextPoll() === q) updateStrip();
+    loadNextSoon();
   }
   function onResults(r) {
     touch(`r:${r.poll}`);
@@ -256,6 +267,7 @@
     if (old) markAir(old);
     if (onAir) markAir(onAir);
     updateStrip();
+    loadNextSoon();
     // A "Presenting …" note always names what is on air now, whoever changed it.
     if (old !== onAir && /^(Presenting|Nothing on air)/.test($("presenter-status").textContent)) {
       const p = onAir && polls.get(onAir);
@@ -288,7 +300,7 @@
       on("results", onResults);
       on("screen", onScreen);
       on("stats", (s) => { $("joined").textContent = s.joined != null ? `· ${plural(s.joined, "attendee", "attendees")} joined` : ""; });
-      on("agenda", (a) => { if (a && Array.isArray(a.order)) { touch("order"); applyOrder(a.order); } });
+      on("agenda", (a) => { if (a && Array.isArray(a.order)) { touch("order"); applyOrder(a.order); loadNextSoon(); } });
       // The Q&A and Quiz panels listen through LP.on: they share this stream.
       LP._es = es;
       for (const [name, fns] of Object.entries(LP.listeners)) for (const fn of fns) on(name, fn);
@@ -322,11 +334,11 @@
     state.hidden = !p;
     if (p) { state.textContent = p.state; state.className = `badge ${p.state}`; }
     $("air-answers").textContent = p ? plural(answers(p), "answer", "answers") : "";
-    LP.countdown($("air-countdown"), p && p.state === "open" ? p.closes_at : null);
+    if (!p || !showTimer($("air-countdown"), p)) LP.countdown($("air-countdown"), null);
     $("air-hidden").textContent = p && hiddenFromAudience(p) ? "results hidden from the audience" : "";
     const n = nextPoll();
     const pos = n ? order.indexOf(n.id) + 1 : 0;
-    $("next-question").textContent = n ? `${pos}. ${n.question}` : order.length ? "End of the agenda: Next shows the join screen." : "No polls yet.";
+    $("next-question").textContent = n ? `Next: ${pos}. ${n.question}` : order.length ? "End of the agenda: Next shows the join screen." : "No polls yet.";
     $("next").textContent = p ? "Next ▸" : "Present next ▸";
     setDisabled($("next"), !n && !p);
     setDisabled($("prev"), !order.length);
@@ -344,6 +356,7 @@
       if (!r) return;
       const id = r.data && r.data.poll;
       onScreen({ poll: id || null });
+      loadNext();
       const p = id && polls.get(id);
       say("presenter-status", p ? `Presenting ${order.indexOf(id) + 1} of ${order.length}: ${p.question}` : "Nothing on air: the screen shows how to join.", "ok");
     });
@@ -376,9 +389,20 @@
       $("copy-url").value = url;
       $("copy-url").focus();
       $("copy-url").select();
-      say("presenter-status", "This browser does not allow copying here: the link is selected below, press Ctrl+C (⌘C).", "warn");
+      say("presenter-status", "This browser does not allow copying here: the link is selected below, press Ctrl+C (⌘C). It hides once copied.", "warn");
     }
   });
+  // The link holds the admin token: it leaves the page once used, so a mirrored laptop does not
+  // show it to the room.
+  function hideScreenLink() {
+    if ($("copy-box").hidden) return;
+    $("copy-box").hidden = true;
+    $("copy-url").value = "";
+    say("presenter-status", "The signed-in screen link is hidden again (it holds the admin token).", "ok");
+    $("copy-screen").focus();
+  }
+  $("copy-url").addEventListener("copy", () => setTimeout(hideScreenLink, 0));
+  $("copy-url").addEventListener("blur", hideScreenLink);
 
   // ---------- detail panel ----------
   function select(id, how) {
@@ -415,13 +439,13 @@
     $("d-round").textContent = String(p.round) + (typeof p.rounds === "number" && p.rounds > 1 ? ` (${p.rounds} rounds)` : "");
     $("d-vis").textContent = VIS[p.visibility] + (p.revealed ? " · revealed this round" : "");
     const t = $("d-timer");
-    if (p.state === "open" && p.closes_at) LP.countdown(t, p.closes_at);
-    else { LP.countdown(t, null); t.textContent = p.duration_secs ? fmtDur(p.duration_secs) : "none"; }
+    if (!showTimer(t, p)) t.textContent = p.duration_secs ? fmtDur(p.duration_secs) : "none";
+    updateHistory(p);
 
     const air = p.id === onAir;
     $("a-present").textContent = air ? "On air" : "Present";
     setDisabled($("a-present"), air);
-    $("a-toggle").textContent = p.state === "open" ? "Close voting" : p.state === "closed" ? "Reopen voting" : "Open voting";
+    $("a-toggle").textContent = p.state === "open" || p.state === "paused" ? "Close voting" : p.state === "closed" ? "Reopen voting" : "Open voting";
     const reveal = $("a-reveal");
     reveal.hidden = p.visibility === "always";
     reveal.textContent = p.revealed ? "Revealed" : hiddenFromAudience(p) ? "Reveal results" : "Results public";
@@ -431,6 +455,28 @@
     setDisabled($("a-down"), i < 0 || i >= order.length - 1);
     setDisabled($("a-reset"), p.state === "draft");
     updateResults(p);
+  }
+
+  // Earlier rounds, each with a way to discard it (a rehearsal, a false start): its ballots then
+  // leave the results, the CSV and the reports.
+  function updateHistory(p) {
+    const past = (p.rounds || []).filter((r) => r.round !== p.round);
+    $("d-history").hidden = !past.length;
+    const time = (ms) => (ms ? new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : "—");
+    $("d-rounds").replaceChildren(...past.map((r) => {
+      const text = el("span", { class: "round-text", text: `Round ${r.round} · ${r.opened_at ? `${time(r.opened_at)}–${time(r.closed_at)}` : "never opened"}` });
+      const li = el("li", { class: r.discarded ? "discarded" : "" }, text);
+      if (r.discarded) li.append(el("span", { class: "muted", text: "discarded: not in results or exports" }));
+      else {
+        const b = el("button", { type: "button", class: "danger", "data-round": String(r.round), text: `Discard round ${r.round}…` });
+        b.addEventListener("click", () => askConfirm(b, `Discard round ${r.round} of “${p.question}”? Its votes leave the results, the CSV and the reports (they stay in the log).`, `Discard round ${r.round}`, () => run(b, async () => {
+          const res = await call("POST", path(p.id, `/rounds/${r.round}/discard`), undefined, "detail-status");
+          if (res) { onPoll(res.data); say("detail-status", `Round ${r.round} discarded.`, "ok"); }
+        })));
+        li.append(b);
+      }
+      return li;
+    }));
   }
 
   function updateResults(p) {
@@ -469,7 +515,7 @@
   });
   act("a-toggle", async (id) => {
     const p = polls.get(id);
-    const r = await call("POST", path(id, p.state === "open" ? "/close" : "/open"), undefined, "detail-status");
+    const r = await call("POST", path(id, p.state === "open" || p.state === "paused" ? "/close" : "/open"), undefined, "detail-status");
     if (r) { onPoll(r.data); say("detail-status", r.data.state === "open" ? "Voting is open." : "Voting closed.", "ok"); }
   });
   act("a-reveal", async (id) => {
@@ -506,9 +552,11 @@
   act("a-down", (id) => move(id, 1, "detail-status"));
   act("a-reset", async (id, b) => {
     const p = polls.get(id);
-    askConfirm(b, `Start round ${p.round + 1} of “${p.question}” with no votes? Round ${p.round} stays in the history and the CSV.`, `Start round ${p.round + 1}`, () => run(b, async () => {
+    const timer = p.duration_secs ? ` with its full ${fmtDur(p.duration_secs)} timer` : "";
+    const when = id === onAir ? `It opens now${timer}.` : p.state === "open" ? "Voting stays open." : `It opens when you present it${timer}.`;
+    askConfirm(b, `Start round ${p.round + 1} of “${p.question}” with no votes? ${when} Round ${p.round} stays in the history and the CSV (discard it there if it was a rehearsal).`, `Start round ${p.round + 1}`, () => run(b, async () => {
       const r = await call("POST", path(id, "/reset"), undefined, "detail-status");
-      if (r) { onPoll(r.data); say("detail-status", `Round ${r.data.round} started.`, "ok"); }
+      if (r) { onPoll(r.data); say("detail-status", `Round ${r.data.round} started${r.data.state === "open" ? ": voting is open" : ""}.`, "ok"); }
     }));
   });
   act("a-delete", async (id, b) => {
@@ -531,6 +579,7 @@
     const r = await call("PUT", "/api/agenda", { order: newOrder }, status);
     if (!r) { applyOrder(before); return false; }
     if (r.data && Array.isArray(r.data.order)) applyOrder(r.data.order);
+    loadNextSoon();
     return true;
   }
   async function move(id, delta, status) {

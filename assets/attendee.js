@@ -12,6 +12,11 @@ LP.ready.then(() => {
   let flash = null; // {key, text, cls}: the outcome of the last send, for this poll round only
   let sending = null; // key of the poll round a vote is being sent for
   let retryTimer = null;
+  // A vote that could not reach the server (an outage): kept and sent again until the server
+  // answers. A ballot replaces the voter's previous one, so sending it twice is harmless.
+  let pending = null; // {key, body, offline, text}
+  let connected = true;
+  let title = "";
 
   const key = (p) => `${p.id}/${p.round}`;
   const sameSet = (a, b) => a.length === b.length && a.every((x) => b.includes(x));
@@ -87,14 +92,16 @@ LP.ready.then(() => {
     const k = key(p);
     clearTimeout(retryTimer);
     sending = k;
-    flash = { key: k, text: LP.t("sending"), cls: "" };
+    if (!pending || pending.key !== k) flash = { key: k, text: LP.t("sending"), cls: "" };
     render();
     const r = await LP.api("POST", `/api/polls/${encodeURIComponent(p.id)}/votes`, body).catch(() => ({ status: 0 }));
     sending = null;
+    const waited = pending && pending.key === k && pending.offline;
+    if (r.status !== 0 && r.status !== 503 && r.status !== 429) pending = null;
     if (r.status === 202) {
       mine[k] = sentBallot(body);
       draft = null;
-      flash = { key: k, text: LP.t("vote_recorded"), cls: "ok" };
+      flash = { key: k, text: waited ? LP.t("vote_sent_late") : LP.t("vote_recorded"), cls: "ok" };
     } else if (r.status === 401 && attempt < 2) {
       await ensureSession();
       return send(body, attempt + 1);
@@ -102,7 +109,14 @@ LP.ready.then(() => {
       flash = null; // the poll's own state says why (closed, or not open yet)
     } else if (r.status === 400) {
       flash = { key: k, text: friendly(p, r), cls: "bad" };
-    } else if (r.status === 429 || r.status === 503 || r.status === 0) {
+    } else if (r.status === 0 || r.status === 503) {
+      // No server (or no Kafka) now: keep the vote and send it until it is taken.
+      const wait = Math.max(2, r.retryAfter || 0);
+      const offline = r.status === 0;
+      pending = { key: k, body, offline, text: offline ? LP.t("vote_waiting") : LP.t("busy_retry", { s: wait }) };
+      flash = null;
+      retryTimer = setTimeout(() => send(body), 1000 * wait);
+    } else if (r.status === 429) {
       const wait = Math.max(1, r.retryAfter || 2);
       flash = { key: k, text: LP.t("busy_retry", { s: wait }), cls: "warn" };
       if (attempt < 10) retryTimer = setTimeout(() => send(body, attempt + 1), wait * 1000);
@@ -118,10 +132,14 @@ LP.ready.then(() => {
     if (flash && flash.key === k && (open || flash.cls !== "warn") && sending === k) return flash;
     if (!open) {
       clearTimeout(retryTimer);
-      if (p.state === "closed" && draft && draft.key === k) return { text: LP.t("closed_unsent"), cls: "warn" };
+      const unsent = (draft && draft.key === k) || (pending && pending.key === k);
+      pending = null;
+      if (p.state === "paused") return { text: LP.t("paused"), cls: "muted" };
+      if (p.state === "closed" && unsent) return { text: LP.t("closed_unsent"), cls: "warn" };
       if (p.state === "closed") return { text: current.length || mine[k] ? LP.t("closed_counted") : LP.t("closed"), cls: "muted" };
       return { text: LP.t("not_started"), cls: "muted" };
     }
+    if (pending && pending.key === k) return { text: pending.text, cls: "warn" };
     if (draft && draft.key === k) return { text: LP.t("not_sent"), cls: "warn" };
     if (flash && flash.key === k) return flash;
     if (mine[k]) return { text: LP.t("vote_kept"), cls: "ok" };
@@ -138,6 +156,7 @@ LP.ready.then(() => {
   function render() {
     const p = onAir && polls.get(onAir);
     $("waiting").hidden = !!p || needCode;
+    $("event-title").hidden = $("waiting").hidden || !title;
     $("poll").hidden = !p || needCode;
     if (!p) return;
     if (p.kind === "quiz" && LP.quiz) return LP.quiz.render(p, { ballot: () => mine[key(p)], results: () => results.get(p.id) });
@@ -175,8 +194,12 @@ LP.ready.then(() => {
           ? LP.t("chosen_full", { n, max: p.max_choices })
           : LP.t("choose_up_to", { n, max: p.max_choices }) }));
         const canSend = open && n > 0 && !!draft && draft.key === k;
-        form.append(LP.el("button", Object.assign({ class: "primary", type: "button", text: LP.t("send"), "data-i": "send",
-          onclick: () => canSend && send({ choices: draft.choices }) }, canSend ? {} : { disabled: "" })));
+        const sendButton = (where) => LP.el("button", Object.assign({ class: "primary", type: "button", text: LP.t("send"), "data-i": where,
+          onclick: () => canSend && send({ choices: draft.choices }) }, canSend ? {} : { disabled: "" }));
+        form.append(sendButton("send"));
+        // A long list gets a second Send above it: one is always near, and neither floats over
+        // an option (a pinned button covered the last one).
+        if (p.options.length > 5) form.prepend(sendButton("send-top"));
       }
     } else if (p.kind === "rating") {
       const row = LP.el("div", { class: `rating s${p.scale}`, role: "group", "aria-label": LP.t("rating_group", { n: p.scale }) });
@@ -222,7 +245,16 @@ LP.ready.then(() => {
   }
 
   LP.follow({
-    connection(ok) { $("conn").hidden = ok; },
+    connection(ok) {
+      $("conn").hidden = ok;
+      // Back after an outage: a kept vote goes now, and the join details may have changed.
+      if (ok && !connected) {
+        loadTitle();
+        const p = polls.get(onAir);
+        if (pending && p && pending.key === key(p)) send(pending.body);
+      }
+      connected = ok;
+    },
     screen(s) {
       if (s.now) LP.clockOffset = s.now - Date.now();
       if (onAir !== s.poll) { draft = null; flash = null; }
@@ -245,5 +277,13 @@ LP.ready.then(() => {
       if (r.poll === onAir && p && r.round === p.round) LP.renderResults($("results"), p, r);
     },
   });
+  async function loadTitle() {
+    const info = await LP.api("GET", "/api/info").catch(() => null);
+    if (!info || !info.data) return;
+    title = info.data.title || "";
+    $("event-title").textContent = title;
+    render();
+  }
+  loadTitle();
   ensureSession();
 });

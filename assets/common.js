@@ -140,6 +140,13 @@ const LP = {
     };
     if (closesAt) { tick(); el._timer = setInterval(tick, 250); } else { el.textContent = "\u00a0"; el.classList.remove("ending"); }
   },
+  // A paused poll's time left, standing still.
+  pausedTime(el, remainingMs) {
+    clearInterval(el._timer);
+    const left = Math.ceil((remainingMs || 0) / 1000);
+    el.textContent = LP.t("paused_left", { time: `${LP.num(Math.floor(left / 60))}:${LP.num(left % 60, { minimumIntegerDigits: 2 })}` });
+    el.classList.remove("ending");
+  },
   // Results hidden from this viewer come as a results object with only "voters".
   hidden(results) { return !!results && !results.counts && !results.words; },
   plural(n, one, many) { return `${n} ${n === 1 ? one : many}`; },
@@ -147,9 +154,10 @@ const LP = {
   // Bars and columns are built once per poll round; later updates only resize them, so they
   // glide (CSS transitions) instead of jumping. Bars are a share of voters (not of the leader),
   // each option has its own colour, and the leader is marked.
-  renderResults(container, poll, results, hiddenText) {
+  // With showOptions (the projector) hidden results still list the options, without counts.
+  renderResults(container, poll, results, hiddenText, showOptions) {
     if (!poll || !results) { container.replaceChildren(); container._key = null; return; }
-    if (LP.hidden(results)) return LP.renderHidden(container, results, hiddenText);
+    if (LP.hidden(results)) return LP.renderHidden(container, results, hiddenText, showOptions ? poll : null);
     if (poll.kind === "wordcloud") return LP.renderWords(container, results.words || []);
     const rating = poll.kind === "rating";
     const counts = results.counts || [];
@@ -196,14 +204,16 @@ const LP = {
       container._mean.textContent = results.mean != null && voters ? LP.t("average", { mean: LP.num(results.mean, { minimumFractionDigits: 1, maximumFractionDigits: 1 }), max: labels.length }) : LP.t("no_ratings");
     }
   },
-  renderHidden(container, results, text) {
-    const key = "hidden";
+  renderHidden(container, results, text, poll) {
+    const options = poll && poll.options && poll.options.length ? poll.options : null;
+    const key = options ? `hidden/${poll.id}/${options.join("\u0000")}` : "hidden";
     if (container._key !== key) {
       container._key = key;
       container._n = LP.el("span", { class: "answered-n" });
       container._label = LP.el("span", { class: "answered-label" });
       container._note = LP.el("span", { class: "answered-note" });
-      container.replaceChildren(LP.el("div", { class: "answered", role: "status" }, container._n, container._label, container._note));
+      const list = options ? LP.el("ol", { class: "options-only" }, ...options.map((o, i) => LP.el("li", { class: `c${i % 12}` }, LP.el("span", { class: "opt", dir: "auto", text: o })))) : null;
+      container.replaceChildren(LP.el("div", { class: `answered${options ? " with-options" : ""}`, role: "status" }, container._n, container._label, container._note), list);
     }
     container._n.textContent = LP.num(results.voters || 0);
     container._label.textContent = LP.t("answers_so_far", { n: results.voters || 0 });

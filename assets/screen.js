@@ -13,6 +13,9 @@ LP.ready.then(() => {
   let hideHere = false; // H: results hidden on this screen, for the current poll only
   let joined = 0;
   let fitKey = null;
+  let admin = false;
+  let shownQr = null;
+  let everConnected = false;
 
   const params = new URLSearchParams(location.search);
   const savedTheme = (() => { try { return localStorage.getItem("livepoll-theme"); } catch (_) { return null; } })();
@@ -23,32 +26,75 @@ LP.ready.then(() => {
     const m = location.hash.match(/token=([^&]+)/);
     if (m) {
       history.replaceState(null, "", location.pathname + location.search);
-      const token = decodeURIComponent(m[1]);
-      const r = await LP.api("POST", "/api/admin/session", undefined, { authorization: `Bearer ${token}` }).catch(() => null);
-      if (r && r.status === 204) sessionStorage.setItem("livepoll-admin", token);
-      // Streams opened before the cookie existed see hidden results as an attendee would.
-      if (r && r.status === 204 && reconnect) reconnect();
+      await adminSession(decodeURIComponent(m[1]));
     }
-    const info = await LP.api("GET", "/api/info").catch(() => null);
+    await loadInfo();
+  }
+
+  // Signs this screen in with the organiser's token (kept for this tab only, to sign in again
+  // after a server restart).
+  async function adminSession(token) {
+    const r = await LP.api("POST", "/api/admin/session", undefined, { authorization: `Bearer ${token}` }).catch(() => null);
+    if (r && r.status === 204) sessionStorage.setItem("livepoll-admin", token);
+    // Streams opened before the cookie existed see hidden results as an attendee would.
+    if (r && r.status === 204 && reconnect) reconnect();
+    return !!(r && r.status === 204);
+  }
+
+  // The join details as the server has them now: asked at start and after every reconnection,
+  // so a restart with another URL, title or event code reaches an open screen without a reload.
+  async function loadInfo() {
+    let info = await LP.api("GET", "/api/info").catch(() => null);
+    const token = sessionStorage.getItem("livepoll-admin");
+    if (info && info.data && info.data.code_required && !info.data.admin && token && await adminSession(token)) {
+      info = await LP.api("GET", "/api/info").catch(() => null);
+    }
     if (info && info.data) {
       for (const e of document.querySelectorAll(".join-url")) e.textContent = info.data.join_url.replace(/^https?:\/\//, "");
       $("title").textContent = info.data.title || LP.t("join_in");
       document.title = LP.t("screen_title", { title: info.data.title || "livepoll" });
       LP.clockOffset = info.data.now - Date.now();
+      admin = !!info.data.admin;
       showCode(info.data);
+      // A new QR code once the one shown is out of date: it carries the code (only a signed-in
+      // screen gets that one), or the server now has another URL or code.
+      const qr = info.data.qr_url || info.data.join_url;
+      if (qr !== shownQr && (shownQr !== null || qr !== info.data.join_url)) {
+        for (const img of document.querySelectorAll("img[src^='/qr.svg']")) img.src = `/qr.svg?t=${Date.now()}`;
+      }
+      shownQr = qr;
     }
     render();
+    loadNext();
   }
 
-  // The event code beside the QR code. Only a signed-in screen learns it (and gets the QR code
-  // that carries it); any other screen says how to show it.
+  // The event code beside the QR code (and on the full-screen QR code). Only a signed-in screen
+  // learns it (and gets the QR code that carries it); any other screen says how to show it.
   function showCode(info) {
     const code = info.event_code;
     $("join-code").hidden = !code;
     $("code-hint").hidden = !(info.code_required && !code);
+    for (const e of document.querySelectorAll("#qr-full .join-code")) e.hidden = !code;
     if (!code) return;
-    $("event-code").textContent = /^\d{6}$/.test(code) ? `${code.slice(0, 3)} ${code.slice(3)}` : code;
-    for (const img of document.querySelectorAll("img[src^='/qr.svg']")) img.src = `/qr.svg?t=${Date.now()}`;
+    const shown = /^\d{6}$/.test(code) ? `${code.slice(0, 3)} ${code.slice(3)}` : code;
+    for (const e of document.querySelectorAll(".event-code")) e.textContent = shown;
+  }
+
+  // What Next will present, for a signed-in screen: said after each step and in the help.
+  async function loadNext() {
+    if (!admin) { $("help-next").hidden = true; return null; }
+    const s = await LP.api("GET", "/api/screen").catch(() => null);
+    if (!s || s.status !== 200) return null;
+    let text = LP.t("next_end");
+    if (s.data.next) {
+      const p = polls.get(s.data.next) || (await LP.api("GET", `/api/polls/${encodeURIComponent(s.data.next)}`).catch(() => ({ data: null }))).data;
+      const order = (await LP.api("GET", "/api/agenda").catch(() => ({ data: null }))).data;
+      const n = order && order.order ? order.order.indexOf(s.data.next) + 1 : 0;
+      text = LP.t("next_up", { n, question: p ? p.question : s.data.next });
+    }
+    $("help-next").textContent = text;
+    $("help-next").hidden = false;
+    return text;
   }
 
   // The projector is the room's view: it shows results when someone in the room who has not
@@ -65,12 +111,22 @@ LP.ready.then(() => {
   function fitAll(force) {
     const stage = $("stage");
     if (stage.hidden) { LP.fit($("idle"), 16, window.innerHeight * 0.07); return; }
-    const k = `${onAir}/${window.innerWidth}x${window.innerHeight}/${$("question").textContent.length}`;
+    const k = `${onAir}/${window.innerWidth}x${window.innerHeight}/${$("question").textContent.length}/${$("results").childElementCount}`;
+    const results = $("results");
+    const overflows = () => results.scrollHeight > results.clientHeight + 1;
     if (force || k !== fitKey) {
       fitKey = k;
-      LP.fit($("question"), 16, window.innerHeight * 0.075);
+      // The question takes what the results leave: with many options it gets smaller, so
+      // every option stays on the screen.
+      let max = window.innerHeight * 0.075;
+      for (let i = 0; i < 8; i++) {
+        LP.fit($("question"), 14, max);
+        if (LP.fit(results, 10, window.innerHeight * 0.1) > 10.5 || !overflows() || max <= 14) break;
+        max = Math.max(14, max * 0.75);
+      }
+      return;
     }
-    LP.fit($("results"), 10, window.innerHeight * 0.05);
+    LP.fit(results, 10, window.innerHeight * 0.1);
   }
 
   // A view other than the poll takes the stage; the QR code stays beside it.
@@ -99,7 +155,7 @@ LP.ready.then(() => {
     const r0 = results.get(p.id);
     const r = r0 && r0.round === p.round ? r0 : null;
     const shown = r && (hideHere || !roomSees(p)) ? { poll: r.poll, round: r.round, voters: r.voters } : r;
-    LP.renderResults($("results"), p, shown, hideHere ? LP.t("hidden_here") : LP.t("hidden_for_now"));
+    LP.renderResults($("results"), p, shown, hideHere ? LP.t("hidden_here") : LP.t("hidden_for_now"), p.kind !== "quiz");
     if (p.kind === "quiz" && LP.quiz) LP.quiz.decorate($("results"), p, shown);
     // With results hidden the big "N answers so far" already says how many answered.
     $("turnout").textContent = shown && LP.hidden(shown) ? (p.state === "closed" ? LP.t("voting_closed_suffix").replace(/^\s*·\s*/, "") : "") : turnout(p, r);
@@ -107,10 +163,13 @@ LP.ready.then(() => {
   }
 
   const reconnect = LP.follow({
+    // The room sees a quiet note, never an alarm; the console says it plainly.
     connection(ok) {
       $("live").hidden = false;
-      $("live").textContent = ok ? LP.t("live") : LP.t("connection_lost");
+      $("live").textContent = ok ? LP.t("live") : LP.t("reconnecting");
       $("live").className = ok ? "live" : "live lost";
+      if (ok && everConnected) loadInfo();
+      if (ok) everConnected = true;
     },
     screen(s) {
       if (s.now) LP.clockOffset = s.now - Date.now();
@@ -118,6 +177,7 @@ LP.ready.then(() => {
       onAir = s.poll;
       view = s.view || "poll";
       render();
+      loadNext();
     },
     poll(p) {
       if (p.deleted) polls.delete(p.id); else polls.set(p.id, p);
@@ -141,6 +201,7 @@ LP.ready.then(() => {
     const r = await LP.api("POST", path, undefined, token ? { authorization: `Bearer ${token}` } : {}).catch(() => ({ status: 0 }));
     if (r.status === 401) say(LP.t("sign_in_first"));
     else if (r.status >= 400 || r.status === 0) say((r.data && r.data.message) || LP.t("did_not_work"));
+    else if (path.startsWith("/api/screen/")) { const next = await loadNext(); if (next) say(next); }
     return r;
   }
 

@@ -69,7 +69,7 @@ for n in $NODES; do
   done
 
   say "$n node(s): $VOTERS voters, $CONNECTIONS connections, ${DURATION}s through haproxy"
-  LIVEPOLL_ADMIN_TOKEN="$TOKEN" "$LP" simulate --url "$URL" --poll bench --voters "$VOTERS" \
+  LIVEPOLL_ADMIN_TOKEN="$TOKEN" "$LP" simulate --url "$URL" --poll bench --force --voters "$VOTERS" \
     --connections "$CONNECTIONS" --duration "$DURATION" >"$WORK/sim-$n.out" 2>"$WORK/sim-$n.err" &
   SIM_PID=$!
   until grep -q 'simulate: voting' "$WORK/sim-$n.err" || ! kill -0 "$SIM_PID" 2>/dev/null; do sleep 0.05; done

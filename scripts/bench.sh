@@ -174,7 +174,7 @@ cpu_us() { python3 -c "print(f'{$1 / $(hz) * 1e6 / max(1, $2):.0f}')"; }
 measured_simulate() {
   local name="$1" out="$WORK/$1.out" err="$WORK/$1.err" pid t0 s0 g0 g1 t1 s1 sent
   shift
-  LIVEPOLL_ADMIN_TOKEN="$TOKEN" "$LP" simulate --url "$URL" --poll bench --voters "$VOTERS" \
+  LIVEPOLL_ADMIN_TOKEN="$TOKEN" "$LP" simulate --url "$URL" --poll bench --force --voters "$VOTERS" \
     --connections "$CONNECTIONS" "$@" >"$out" 2>"$err" &
   pid=$!
   until grep -q 'simulate: voting' "$err" || ! kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
@@ -205,7 +205,7 @@ until grep -q '^sse_open=' "$WORK/d.out"; do
   sleep 0.1
 done
 # votes while the streams are open, so every stream is sent results
-LIVEPOLL_ADMIN_TOKEN="$TOKEN" "$LP" simulate --url "$URL" --poll bench --voters 20000 \
+LIVEPOLL_ADMIN_TOKEN="$TOKEN" "$LP" simulate --url "$URL" --poll bench --force --voters 20000 \
   --connections 256 --rate 2000 --duration 10 >"$WORK/d-sim.out" 2>/dev/null
 D_OPEN="$(val sse_open "$WORK/d.out")"
 D_RSS="$(awk '/VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$SERVE_PID/status")"

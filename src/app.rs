@@ -196,7 +196,17 @@ impl Application {
         // for clients.
         let health = Health::new(handles.healthy.clone())
             .with_node(&node_id)
-            .with_descriptors(crate::descriptors::Budget::for_this_process());
+            .with_descriptors(crate::descriptors::Budget::for_this_process())
+            .with_disks(crate::disk::Watched(
+                [(data_dir.clone(), "the tally database")]
+                    .into_iter()
+                    .chain(
+                        args.brokers
+                            .is_none()
+                            .then(|| (data_dir.join("kafka"), "the bundled broker's log")),
+                    )
+                    .collect(),
+            ));
         let shutdown = CancellationToken::new();
 
         let join_url = match &args.public_url {
@@ -208,6 +218,7 @@ impl Application {
             Some(code) => crate::eventcode::url_with_code(&join_url, code),
             None => join_url.clone(),
         };
+        crate::doctor::running::note(&data_dir, addr, &join_url);
         let qr_svg = crate::qr::svg(&join_url)
             .map_err(|e| ConfigError(format!("cannot encode {join_url} as QR: {e}")))?;
         let state = AppState(Arc::new(Inner {

@@ -15,7 +15,10 @@ use crate::store::TallyStore;
 
 pub async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve(args) => serve(*args).await,
+        Command::Serve(args) => {
+            crate::disk::allow_restart_in_place();
+            serve(*args).await
+        }
         Command::Kafka {
             action: KafkaAction::Read,
             topic,

@@ -11,6 +11,8 @@ use std::time::{Duration, SystemTime};
 use crate::broker::{BundledBroker, Status};
 use crate::cli::DoctorArgs;
 
+pub mod running;
+
 const TANSU_ENV: &str = include_str!("../kafka/tansu.env");
 /// Less free space than this in the data dir fails the check.
 const MIN_FREE_MB: u64 = 200;
@@ -57,21 +59,39 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<()> {
         println!("{c}");
         checks.push(c);
     };
-    let (port_check, listener) = http_port(args.bind);
-    report(port_check);
-    for c in kafka(&args).await {
-        report(c);
-    }
     let dir = &args.broker.data_dir;
-    report(data_dir_writable(dir));
-    report(tally_db(dir));
+    // During the event: check the serve that holds the data dir instead of its port and files.
+    let serving = running::find(dir);
+    let mut listener = None;
+    match &serving {
+        Some(serve) => {
+            for c in running::check(dir, serve).await {
+                report(c);
+            }
+        }
+        None => {
+            let (port_check, l) = http_port(args.bind);
+            listener = l;
+            report(port_check);
+            for c in kafka(&args).await {
+                report(c);
+            }
+            report(data_dir_writable(dir));
+            report(tally_db(dir));
+        }
+    }
     report(secret(dir, args.secret_file.as_deref()));
-    let host = match &args.public_url {
-        Some(url) => url_host(url),
-        None => crate::app::join_host(args.bind.ip()),
+    let host = match (&args.public_url, &serving) {
+        (Some(url), _) => url_host(url),
+        (None, Some(serve)) => url_host(&serve.join_url),
+        (None, None) => crate::app::join_host(args.bind.ip()),
     };
     report(lan_addresses());
-    report(join_address(&host, args.public_url.is_some()));
+    let public = args.public_url.is_some()
+        || serving
+            .as_ref()
+            .is_some_and(|s| url_host(&s.join_url) != crate::app::join_host(s.addr.ip()));
+    report(join_address(&host, public));
     if let (Some(listener), None) = (listener, &args.public_url) {
         report(join_url_answers(listener, &host).await);
     }

@@ -1,4 +1,5 @@
-//! Exporting a poll's results: every round, every option (or word), as CSV or JSON.
+//! Exporting a poll's results: every round (but discarded ones), every option (or word), as
+//! CSV or JSON.
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -14,6 +15,9 @@ pub struct Report {
     pub question: String,
     pub kind: Kind,
     pub rounds: Vec<RoundReport>,
+    /// Rounds the organiser discarded (a rehearsal): left out of `rounds` and the CSV.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub discarded_rounds: Vec<u32>,
 }
 
 #[derive(Debug, Serialize)]
@@ -52,15 +56,14 @@ impl Report {
         p: &PollRecord,
         rules: WordRules<'_>,
     ) -> Result<Report, StoreError> {
-        let keys: Vec<(String, u64, u32)> = p
-            .rounds
+        let kept: Vec<_> = p.rounds.iter().filter(|r| !r.discarded).collect();
+        let keys: Vec<(String, u64, u32)> = kept
             .iter()
             .map(|r| (p.id.clone(), p.uid, r.round))
             .collect();
         let tallies = store.tallies(&keys)?;
-        let rounds = p
-            .rounds
-            .iter()
+        let rounds = kept
+            .into_iter()
             .zip(tallies)
             .map(|(info, tally)| {
                 let results = tally.results(&p.id, info.round, &p.def);
@@ -122,6 +125,12 @@ impl Report {
             question: p.def.question.clone(),
             kind: p.def.kind,
             rounds,
+            discarded_rounds: p
+                .rounds
+                .iter()
+                .filter(|r| r.discarded)
+                .map(|r| r.round)
+                .collect(),
         })
     }
 

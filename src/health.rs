@@ -15,6 +15,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::kafka::VoteProducer;
 
+/// How long the tally consumer may still fail to write once a full disk has space again before
+/// serve starts itself again to reopen the database (see [`crate::disk`]).
+const WEDGED_AFTER: Duration = Duration::from_secs(5);
+
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 const PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
 
@@ -29,6 +33,10 @@ pub struct Health {
     node: Arc<str>,
     /// Open files: the shares of connections and attendee streams, and what is held.
     descriptors: crate::descriptors::Budget,
+    /// Where the node writes (the tally database, the bundled broker's log).
+    disks: crate::disk::Watched,
+    /// Why a watched disk is full, while it is.
+    disk_full: Arc<RwLock<Option<String>>>,
 }
 
 impl Health {
@@ -39,7 +47,25 @@ impl Health {
             consumer,
             node: "".into(),
             descriptors: crate::descriptors::Budget::unlimited(),
+            disks: crate::disk::Watched::default(),
+            disk_full: Arc::new(RwLock::new(None)),
         }
+    }
+
+    /// The same flags, also watching the free space of these places.
+    pub fn with_disks(mut self, disks: crate::disk::Watched) -> Self {
+        self.disks = disks;
+        self
+    }
+
+    /// Why this node cannot apply what it would acknowledge now (a full disk, a tally
+    /// database that refuses writes), if so: votes are then refused instead of taken.
+    pub fn cannot_apply(&self) -> Option<String> {
+        if let Some(full) = self.disk_full.read().expect("health lock").clone() {
+            return Some(full);
+        }
+        (!self.consumer.load(Ordering::Relaxed))
+            .then(|| "the tally consumer cannot write to the tally database".to_string())
     }
 
     /// The same flags, with this budget of open files.
@@ -66,6 +92,9 @@ impl Health {
 
     /// Ok, or the reason livepoll cannot take votes now.
     pub fn check(&self) -> Result<(), String> {
+        if let Some(full) = self.disk_full.read().expect("health lock").clone() {
+            return Err(full);
+        }
         self.kafka.read().expect("health lock").clone()?;
         if self.writes_stalled() {
             return Err(
@@ -95,7 +124,9 @@ impl Health {
     pub async fn run(self, producer: VoteProducer, topic: String, cancel: CancellationToken) {
         // Since when the broker has answered without a break.
         let mut reachable_since: Option<Instant> = None;
+        let mut disks = DiskWatch::default();
         loop {
+            disks.probe(&self);
             let p = producer.clone();
             let t = topic.clone();
             let result = tokio::task::spawn_blocking(move || p.probe(&t, PROBE_TIMEOUT))
@@ -121,6 +152,51 @@ impl Health {
                 _ = tokio::time::sleep(PROBE_INTERVAL) => {}
                 _ = cancel.cancelled() => return,
             }
+        }
+    }
+}
+
+/// What the probe remembers about the disks between two rounds.
+#[derive(Default)]
+struct DiskWatch {
+    /// A disk was full since the tally consumer last wrote.
+    full_while_failing: bool,
+    /// Since when every disk has room again while the consumer still fails.
+    room_since: Option<Instant>,
+}
+
+impl DiskWatch {
+    /// Reports a full disk (logged when it fills and when it has room again), and starts serve
+    /// again in place when the tally database stays wedged after the space came back.
+    fn probe(&mut self, health: &Health) {
+        let full = health.disks.short_of(crate::disk::FULL_BELOW);
+        let mut slot = health.disk_full.write().expect("health lock");
+        match (&*slot, &full) {
+            (None, Some(reason)) => tracing::error!("{reason}; votes are refused meanwhile"),
+            (Some(_), None) => tracing::info!("the disk has room again"),
+            _ => {}
+        }
+        *slot = full.clone();
+        drop(slot);
+        if health.consumer.load(Ordering::Relaxed) {
+            *self = DiskWatch::default();
+            return;
+        }
+        if full.is_some() {
+            self.full_while_failing = true;
+            self.room_since = None;
+            return;
+        }
+        if !self.full_while_failing || health.disks.short_of(crate::disk::FREE_AGAIN).is_some() {
+            return;
+        }
+        let since = *self.room_since.get_or_insert_with(Instant::now);
+        if since.elapsed() >= WEDGED_AFTER {
+            crate::disk::restart_in_place(
+                "the disk has room again but the tally database still refuses writes since it \
+                 was full",
+            );
+            self.room_since = None;
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod commands;
 pub mod consumer;
 pub mod descriptors;
+pub mod disk;
 pub mod doctor;
 pub mod domain;
 pub mod eventcode;

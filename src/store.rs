@@ -365,6 +365,9 @@ impl TallyStore {
         if let Some(v) = meta.get("deployment")? {
             polls.deployment = decode("deployment", v.value())?;
         }
+        if let Some(v) = meta.get("presenter")? {
+            polls.presenter = decode("presenter position", v.value())?;
+        }
         if let Some(v) = meta.get("moderation")? {
             polls.moderation = decode("moderation", v.value())?;
         }
@@ -540,6 +543,8 @@ impl TallyStore {
                 let deployment =
                     serde_json::to_vec(&state.deployment).expect("deployment serialises");
                 meta.insert("deployment", deployment.as_slice())?;
+                let presenter = serde_json::to_vec(&state.presenter).expect("position serialises");
+                meta.insert("presenter", presenter.as_slice())?;
                 let moderation =
                     serde_json::to_vec(&state.moderation).expect("moderation serialises");
                 meta.insert("moderation", moderation.as_slice())?;

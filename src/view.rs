@@ -65,6 +65,9 @@ pub struct PollView<'a> {
     pub created_at: u64,
     /// When the poll closes by itself (ms since the Unix epoch), if it has a timer and is open.
     pub closes_at: Option<u64>,
+    /// A paused poll's time left (ms): its timer runs again from there when it is presented.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remaining_ms: Option<u64>,
     pub rounds: &'a [RoundInfo],
     /// The organiser revealed this round's results to everyone.
     pub revealed: bool,
@@ -96,6 +99,7 @@ impl<'a> PollView<'a> {
             round: p.round,
             created_at: p.created_at,
             closes_at: p.closes_at,
+            remaining_ms: p.remaining_ms,
             rounds: &p.rounds,
             revealed: p.revealed,
             results_visible: visible,

@@ -207,7 +207,7 @@ async fn the_screen_warns_when_its_stream_is_lost_and_both_pages_recover_by_them
     wait_text(&phone, "#question", "Still there?").await;
 
     app.stop().await;
-    wait_contains(&screen, "#live", "connection lost").await;
+    wait_contains(&screen, "#live", "Reconnecting").await;
     wait_js(
         &phone,
         "the reconnecting note",

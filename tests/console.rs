@@ -519,7 +519,7 @@ async fn console_reorders_duplicates_resets_and_deletes_with_inline_confirmation
     assert_eq!(app.poll(&a).await["round"], 1);
     click(&b, "#a-reset").await;
     click(&b, "#confirm-yes").await;
-    wait_text(&b, "#detail-status", "Round 2 started.").await;
+    wait_contains(&b, "#detail-status", "Round 2 started").await;
     assert_eq!(app.poll(&a).await["round"], 2);
 
     // Delete asks inline too, then the row goes and the next one is selected.
@@ -593,7 +593,11 @@ async fn console_presents_through_the_agenda_reveals_and_a_phone_follows() {
     click(&b, "#next").await;
     wait_text(&b, "#air-question", "Second: hidden rating").await;
     wait_text(&phone, "#question", "Second: hidden rating").await;
-    assert_eq!(app.poll(&first).await["state"], "closed");
+    assert_eq!(
+        app.poll(&first).await["state"],
+        "paused",
+        "a timed poll keeps its time off air"
+    );
     assert_eq!(app.poll(&second).await["state"], "open");
     wait_true(
         &b,
@@ -612,10 +616,10 @@ async fn console_presents_through_the_agenda_reveals_and_a_phone_follows() {
     )
     .await;
 
-    // Previous goes back to the first one (closed, with its results).
+    // Previous goes back to the first one: its time runs on.
     click(&b, "#prev").await;
     wait_text(&b, "#air-question", "First: pick one").await;
-    wait_text(&b, "#air-state", "closed").await;
+    wait_text(&b, "#air-state", "open").await;
     wait_text(&phone, "#question", "First: pick one").await;
 
     // Next, Next: the third; Close voting from the strip; Next past the end: nothing on air.

@@ -144,6 +144,13 @@ async fn produce_every_record(app: &TestApp) {
     admin(app, M::POST, &format!("/api/polls/{a}/reveal"), None).await;
     admin(app, M::POST, &format!("/api/polls/{a}/close"), None).await;
     admin(app, M::POST, &format!("/api/polls/{a}/reset"), None).await;
+    admin(
+        app,
+        M::POST,
+        &format!("/api/polls/{a}/rounds/1/discard"),
+        None,
+    )
+    .await;
     admin(app, M::POST, &format!("/api/polls/{b}/duplicate"), None).await;
     app.put_on_air(Some(&r)).await;
     admin(app, M::POST, &format!("/api/polls/{w}/present"), None).await;
@@ -344,6 +351,7 @@ async fn every_record_in_every_topic_matches_its_documented_schema() {
         "screen",
         "presented",
         "stepped",
+        "discarded",
         "revealed",
         "agenda",
         "view",

@@ -15,6 +15,8 @@ mod moderation_browser;
 mod ops;
 mod polls;
 mod present;
+mod presenter;
+mod presenter_browser;
 mod qa;
 mod qa_browser;
 mod quiz;

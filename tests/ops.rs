@@ -5,6 +5,7 @@
 
 mod body_limits;
 mod descriptors;
+mod full_disk;
 mod kafka_read;
 mod supervision;
 

@@ -1,5 +1,5 @@
-//! Running a session through the API (CONTRACT.md "Presenting"): present, next/previous in
-//! agenda order, reorder, duplicate, reveal, text fixes, and how many have answered.
+//! Running a session through the API (docs/api.md "Presenting"): present, next/previous from
+//! the presenter's position, reorder, duplicate, reveal, text fixes, and how many have answered.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -79,30 +79,41 @@ async fn next_and_previous_present_the_agenda_in_the_order_the_organiser_set() {
     );
     assert_eq!(app.poll("a").await["state"], "draft");
 
-    // Next closes what was on air and presents the next one.
+    // Next takes what was on air off it: a timed poll pauses (docs/api.md "Presenting").
     assert_eq!(step(&app, "next").await, "a");
-    assert_eq!(app.poll("c").await["state"], "closed");
+    assert_eq!(app.poll("c").await["state"], "paused");
     assert_eq!(app.poll("a").await["state"], "open");
     assert_eq!(app.get::<Value>("/api/screen").await["poll"], "a");
 
-    // Previous shows the closed poll again with its results; it is not reopened.
+    // Previous goes back to what was shown before, and its time runs on.
     assert_eq!(step(&app, "previous").await, "c");
-    assert_eq!(app.poll("c").await["state"], "closed");
-    assert_eq!(app.poll("a").await["state"], "closed");
+    assert_eq!(app.poll("c").await["state"], "open");
+    assert_eq!(app.poll("a").await["state"], "paused");
+    assert_eq!(
+        step(&app, "previous").await,
+        "c",
+        "before the first: nothing changes"
+    );
 
-    assert_eq!(
-        step(&app, "previous").await,
-        Value::Null,
-        "before the first"
-    );
-    assert_eq!(
-        step(&app, "previous").await,
-        "b",
-        "from idle, Previous is the last"
-    );
+    // A closed poll is shown again with its results, not reopened.
+    let res = app.admin_post("/api/polls/a/close", None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(step(&app, "next").await, "a");
+    assert_eq!(app.poll("a").await["state"], "closed");
+    assert_eq!(app.poll("c").await["state"], "paused");
+    assert_eq!(step(&app, "next").await, "b");
     assert_eq!(app.poll("b").await["state"], "open");
-    assert_eq!(step(&app, "next").await, Value::Null, "past the last");
-    assert_eq!(app.poll("b").await["state"], "closed");
+    assert_eq!(
+        step(&app, "next").await,
+        Value::Null,
+        "past the last: the join screen"
+    );
+    assert_eq!(app.poll("b").await["state"], "paused", "its timer ran");
+    assert_eq!(
+        app.get::<Value>("/api/screen").await["position"],
+        "b",
+        "the position stays"
+    );
 
     // Present one poll directly; an unknown one is 404 and changes nothing.
     let res = app.admin_post("/api/polls/a/present", None).await;
@@ -296,12 +307,13 @@ async fn the_event_title_and_the_agenda_order_survive_a_rebuild_from_kafka() {
 async fn the_projector_view_switches_between_the_poll_qa_and_the_leaderboard() {
     let app = spawn_app().await;
     create(&app, "a", json!({})).await;
+    create(&app, "b", json!({})).await;
     app.admin_post("/api/polls/a/present", None).await;
     let res = put(&app, "/api/screen", json!({"view": "qa"})).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(
         res.json::<Value>().await.unwrap(),
-        json!({"poll": "a", "view": "qa"})
+        json!({"poll": "a", "view": "qa", "position": "a", "next": "b"})
     );
     for bad in [json!({}), json!({"view": "nope"}), json!({"poll": "zz"})] {
         let res = put(&app, "/api/screen", bad.clone()).await;
@@ -309,16 +321,16 @@ async fn the_projector_view_switches_between_the_poll_qa_and_the_leaderboard() {
     }
     assert_eq!(
         app.get::<Value>("/api/screen").await,
-        json!({"poll": "a", "view": "qa"}),
+        json!({"poll": "a", "view": "qa", "position": "a", "next": "b"}),
         "refused requests changed nothing"
     );
     put(&app, "/api/screen", json!({"view": "leaderboard"})).await;
     assert_eq!(app.get::<Value>("/api/screen").await["view"], "leaderboard");
     // Presenting (or Next) brings the poll view back.
-    assert_eq!(step(&app, "next").await, Value::Null);
+    assert_eq!(step(&app, "next").await, "b");
     assert_eq!(
         app.get::<Value>("/api/screen").await,
-        json!({"poll": null, "view": "poll"})
+        json!({"poll": "b", "view": "poll", "position": "b", "next": null})
     );
     // Taking off air is an explicit null.
     app.admin_post("/api/polls/a/present", None).await;

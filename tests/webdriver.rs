@@ -24,6 +24,9 @@ pub enum Viewport {
     Laptop,
     /// A 4K projector or TV: 3840 × 2160 CSS pixels at 1×.
     Uhd,
+    /// A desktop browser window of this many CSS pixels (e.g. 1280 × 577: a 720p screen minus
+    /// the browser's own bars).
+    Sized(u32, u32),
     /// The organiser's laptop: 1366 × 900 CSS pixels at 1×.
     Console,
 }
@@ -101,6 +104,11 @@ impl Driver {
             Viewport::Uhd => {
                 options["mobileEmulation"] = json!({
                     "deviceMetrics": { "width": 3840, "height": 2160, "pixelRatio": 1.0, "touch": false, "mobile": false },
+                });
+            }
+            Viewport::Sized(width, height) => {
+                options["mobileEmulation"] = json!({
+                    "deviceMetrics": { "width": width, "height": height, "pixelRatio": 1.0, "touch": false, "mobile": false },
                 });
             }
         }

@@ -41,6 +41,7 @@ pub const POLL_TYPES: &[&str] = &[
     "presented",
     "stepped",
     "revealed",
+    "discarded",
     "agenda",
     "view",
     "leaderboard_reset",
@@ -262,7 +263,9 @@ mod tests {
             PollEvent::Stepped {
                 from: None,
                 forward: true,
+                to: None,
             },
+            PollEvent::Discarded { id: id(), round: 1 },
             PollEvent::Revealed { id: id(), round: 1 },
             PollEvent::Agenda { order: vec![] },
             PollEvent::View {
@@ -288,6 +291,7 @@ mod tests {
                 | PollEvent::Presented { .. }
                 | PollEvent::Stepped { .. }
                 | PollEvent::Revealed { .. }
+                | PollEvent::Discarded { .. }
                 | PollEvent::Agenda { .. }
                 | PollEvent::View { .. }
                 | PollEvent::LeaderboardReset { .. }

@@ -58,11 +58,20 @@ pub enum PollEvent {
     Presented {
         poll: Option<String>,
     },
-    /// Presents the next (or previous) poll in agenda order after `from`, if `from` is still
-    /// what is on air (a second press of the same Next is ignored).
+    /// Presents `to`, the poll Next (or Previous) chose when pressed, if `from` is still what is
+    /// on air (a second press of the same Next is ignored). Events written before `to` existed
+    /// step to the neighbour of `from` in agenda order.
     Stepped {
         from: Option<String>,
         forward: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<String>,
+    },
+    /// Round `round` of a poll leaves its results, exports and reports (its ballots stay in
+    /// the log). The current round cannot be discarded.
+    Discarded {
+        id: String,
+        round: u32,
     },
     /// Makes the results of this round visible to everyone.
     Revealed {
@@ -115,6 +124,7 @@ impl PollEvent {
             | PollEvent::Closed { id }
             | PollEvent::Reset { id, .. }
             | PollEvent::Deleted { id }
+            | PollEvent::Discarded { id, .. }
             | PollEvent::Revealed { id, .. } => id,
             PollEvent::Screen { .. }
             | PollEvent::Presented { .. }

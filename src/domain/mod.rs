@@ -6,6 +6,7 @@ pub mod events;
 pub mod moderation;
 pub mod poll;
 pub mod polls;
+pub mod presenter;
 pub mod qa;
 pub mod question;
 pub mod quiz;

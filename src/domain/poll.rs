@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+mod validation;
+
 /// Which question type a poll asks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -35,6 +37,9 @@ pub enum Visibility {
 pub enum State {
     Draft,
     Open,
+    /// A timed poll taken off the screen before its time was up: it takes no votes and keeps
+    /// its remaining time ([`PollRecord::remaining_ms`]) until it is presented again.
+    Paused,
     Closed,
 }
 
@@ -91,179 +96,6 @@ pub fn valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
-impl PollDef {
-    /// Validates and normalises a definition (trims text, fills kind-specific defaults).
-    /// The error says exactly what is wrong, for a 400 message.
-    pub fn validate(mut self) -> Result<PollDef, String> {
-        if let Some(id) = &self.id
-            && !valid_id(id)
-        {
-            return Err(format!(
-                "id {id:?} must be 1-40 characters of a-z, 0-9 and '-'"
-            ));
-        }
-        super::text::clean_texts(&mut self.question, &mut self.options);
-        self.question = self.question.trim().to_string();
-        let q = self.question.chars().count();
-        if !(1..=MAX_QUESTION_CHARS).contains(&q) {
-            return Err(format!(
-                "question must be 1-{MAX_QUESTION_CHARS} characters (got {q})"
-            ));
-        }
-        match self.kind {
-            Kind::Single | Kind::Multiple | Kind::Quiz => {
-                self.options = self.options.iter().map(|o| o.trim().to_string()).collect();
-                let n = self.options.len();
-                if !(2..=MAX_OPTIONS).contains(&n) {
-                    return Err(format!(
-                        "a {:?} poll needs 2-{MAX_OPTIONS} options (got {n})",
-                        self.kind
-                    )
-                    .to_lowercase());
-                }
-                for (i, o) in self.options.iter().enumerate() {
-                    let c = o.chars().count();
-                    if !(1..=MAX_OPTION_CHARS).contains(&c) {
-                        return Err(format!(
-                            "option {i} must be 1-{MAX_OPTION_CHARS} characters (got {c})"
-                        ));
-                    }
-                }
-                if self.scale.is_some() {
-                    return Err("scale applies only to rating polls".into());
-                }
-                if self.labels.is_some() {
-                    return Err("labels apply only to rating polls".into());
-                }
-                if self.kind == Kind::Quiz {
-                    self.validate_quiz()?;
-                } else if self.correct.is_some() || self.points.is_some() {
-                    return Err("correct and points apply only to quiz polls".into());
-                }
-                if matches!(self.kind, Kind::Single | Kind::Quiz) {
-                    if self.max_choices.is_some() {
-                        return Err("max_choices applies only to multiple-choice polls".into());
-                    }
-                } else {
-                    let m = self.max_choices.unwrap_or(n as u16);
-                    if m < 1 || m as usize > n {
-                        return Err(format!("max_choices must be 1-{n} (got {m})"));
-                    }
-                    self.max_choices = Some(m);
-                }
-            }
-            Kind::Rating => {
-                if self.correct.is_some() || self.points.is_some() {
-                    return Err("correct and points apply only to quiz polls".into());
-                }
-                if !self.options.is_empty() {
-                    return Err("a rating poll takes no options (use scale)".into());
-                }
-                if self.max_choices.is_some() {
-                    return Err("max_choices applies only to multiple-choice polls".into());
-                }
-                let s = self.scale.unwrap_or(5);
-                if !(2..=10).contains(&s) {
-                    return Err(format!("scale must be 2-10 (got {s})"));
-                }
-                self.scale = Some(s);
-                if let Some(labels) = &mut self.labels {
-                    for l in labels.iter_mut() {
-                        *l = super::text::strip_invisible(l).trim().to_string();
-                    }
-                    if labels.iter().all(String::is_empty) {
-                        self.labels = None;
-                    } else if labels.len() != 2
-                        || labels.iter().any(|l| l.chars().count() > MAX_LABEL_CHARS)
-                    {
-                        return Err(format!(
-                            "labels must be two texts of at most {MAX_LABEL_CHARS} characters (the low and the high end)"
-                        ));
-                    }
-                }
-            }
-            Kind::Wordcloud => {
-                if !self.options.is_empty() {
-                    return Err("a wordcloud poll takes no options".into());
-                }
-                let m = self.max_words.unwrap_or(1);
-                if !(1..=MAX_WORDS).contains(&m) {
-                    return Err(format!("max_words must be 1-{MAX_WORDS} (got {m})"));
-                }
-                self.max_words = (m > 1).then_some(m);
-                if self.max_choices.is_some()
-                    || self.scale.is_some()
-                    || self.labels.is_some()
-                    || self.correct.is_some()
-                    || self.points.is_some()
-                {
-                    return Err(
-                        "max_choices, scale, labels, correct and points do not apply to wordcloud polls"
-                            .into(),
-                    );
-                }
-            }
-        }
-        if self.kind != Kind::Wordcloud && (self.moderation.is_some() || self.max_words.is_some()) {
-            return Err("moderation and max_words apply only to wordcloud polls".into());
-        }
-        if let Some(d) = self.duration_secs
-            && !(1..=MAX_DURATION_SECS).contains(&d)
-        {
-            return Err(format!(
-                "duration_secs must be 1-{MAX_DURATION_SECS} (got {d})"
-            ));
-        }
-        Ok(self)
-    }
-
-    /// A quiz: right answers among the options, a timer (the score needs it), points; results
-    /// are shown after the question closes, whatever was asked.
-    fn validate_quiz(&mut self) -> Result<(), String> {
-        let n = self.options.len();
-        let mut correct = self.correct.take().unwrap_or_default();
-        correct.sort_unstable();
-        correct.dedup();
-        if correct.is_empty() {
-            return Err("a quiz needs \"correct\": the indexes of the right options".into());
-        }
-        if let Some(c) = correct.iter().find(|c| **c as usize >= n) {
-            return Err(format!("correct option {c} is out of range 0-{}", n - 1));
-        }
-        if correct.len() == n {
-            return Err("a quiz needs at least one wrong option".into());
-        }
-        self.correct = Some(correct);
-        if self.duration_secs.is_none() {
-            return Err("a quiz needs duration_secs (the time to answer)".into());
-        }
-        let points = self.points.unwrap_or(super::quiz::DEFAULT_POINTS);
-        if !(1..=super::quiz::MAX_POINTS).contains(&points) {
-            return Err(format!(
-                "points must be 1-{} (got {points})",
-                super::quiz::MAX_POINTS
-            ));
-        }
-        self.points = Some(points);
-        if !matches!(self.visibility, Visibility::Always | Visibility::AfterClose) {
-            return Err(
-                "a quiz shows its results when the question closes (visibility after_close)".into(),
-            );
-        }
-        self.visibility = Visibility::AfterClose;
-        Ok(())
-    }
-
-    /// Number of tally buckets: options, or rating values 1..=scale.
-    pub fn buckets(&self) -> usize {
-        match self.kind {
-            Kind::Single | Kind::Multiple | Kind::Quiz => self.options.len(),
-            Kind::Rating => self.scale.unwrap_or(5) as usize,
-            Kind::Wordcloud => 0,
-        }
-    }
-}
-
 /// Open/close times of one round (milliseconds since the Unix epoch).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoundInfo {
@@ -271,6 +103,10 @@ pub struct RoundInfo {
     pub started_at: u64,
     pub opened_at: Option<u64>,
     pub closed_at: Option<u64>,
+    /// The organiser discarded this round (a rehearsal, a false start): its ballots stay in the
+    /// log but leave results, exports and reports.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub discarded: bool,
 }
 
 /// A poll as the log has made it: definition plus lifecycle.
@@ -291,6 +127,10 @@ pub struct PollRecord {
     /// The organiser revealed this round's results to everyone, whatever the visibility.
     #[serde(default)]
     pub revealed: bool,
+    /// Time left on the timer of a poll that left the air before its time was up; it runs
+    /// again from there when the poll is presented.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remaining_ms: Option<u64>,
 }
 
 /// Why an admin command cannot be applied now (a 409).
@@ -312,15 +152,46 @@ impl PollRecord {
                 started_at: at,
                 opened_at: None,
                 closed_at: None,
+                discarded: false,
             }],
             deleted: false,
             revealed: false,
+            remaining_ms: None,
         }
     }
 
     /// True if the poll takes votes at `now` (open and not past its timer).
     pub fn accepts_votes(&self, now: u64) -> bool {
         self.state == State::Open && self.closes_at.is_none_or(|c| now < c)
+    }
+
+    /// Whether round `round` counts as played: it was closed with at least one ballot
+    /// (`voters` of that round) and not discarded. Next skips played polls.
+    pub fn played(&self, voters: impl Fn(u32) -> u64) -> bool {
+        self.rounds
+            .iter()
+            .any(|r| !r.discarded && r.closed_at.is_some() && voters(r.round) > 0)
+    }
+
+    /// Whether round `round` may be discarded: a past round of this poll.
+    pub fn check_discard(&self, round: u32) -> Result<(), Conflict> {
+        if round == self.round {
+            return Err(Conflict(format!(
+                "round {round} is the current round: reset the poll first (it starts round {}), then discard round {round}",
+                round + 1
+            )));
+        }
+        Ok(())
+    }
+
+    /// Marks a past round discarded (the current round cannot be).
+    pub fn discard(&mut self, round: u32) {
+        if self.check_discard(round).is_err() {
+            return;
+        }
+        if let Some(r) = self.rounds.iter_mut().find(|r| r.round == round) {
+            r.discarded = true;
+        }
     }
 
     pub fn check_open(&self) -> Result<(), Conflict> {
@@ -332,7 +203,7 @@ impl PollRecord {
 
     pub fn check_close(&self) -> Result<(), Conflict> {
         match self.state {
-            State::Open => Ok(()),
+            State::Open | State::Paused => Ok(()),
             State::Draft => Err(Conflict("poll is a draft: open it before closing".into())),
             State::Closed => Err(Conflict("poll is already closed".into())),
         }
@@ -362,10 +233,45 @@ impl PollRecord {
         }
     }
 
-    /// Starts the timer of an open poll that has a duration and no running timer.
+    /// Starts the timer of an open (or paused) poll that has a duration and no running timer:
+    /// from the time it had left if it was paused, else from its full duration.
     pub fn start_timer(&mut self, at: u64) {
+        if self.state == State::Paused {
+            self.state = State::Open;
+        }
         if self.state == State::Open && self.closes_at.is_none() {
-            self.closes_at = self.def.duration_secs.map(|d| at + d * 1000);
+            let full = self.def.duration_secs.map(|d| d * 1000);
+            self.closes_at = self.remaining_ms.take().or(full).map(|ms| at + ms);
+        }
+    }
+
+    /// The poll left the air: a running timer pauses with the time it has left (a timer that
+    /// has run out closes it, at its end time); an open poll without a running timer closes.
+    pub fn leave_air(&mut self, at: u64) {
+        if self.state != State::Open {
+            return;
+        }
+        match self.closes_at {
+            Some(end) if end > at => {
+                self.state = State::Paused;
+                self.remaining_ms = Some(end - at);
+                self.closes_at = None;
+            }
+            Some(end) => self.close(end),
+            None => self.close(at),
+        }
+    }
+
+    /// The poll goes on air: a draft opens; a paused poll, or an open one waiting for its timer,
+    /// runs it; a round that a reset started and nobody opened yet opens. A played round
+    /// (closed) is shown with its results.
+    pub fn go_on_air(&mut self, at: u64) {
+        let fresh_round = self.rounds.last().is_some_and(|r| r.opened_at.is_none());
+        match self.state {
+            State::Draft => self.open(at, true),
+            State::Closed if fresh_round => self.open(at, true),
+            State::Closed => {}
+            State::Open | State::Paused => self.start_timer(at),
         }
     }
 
@@ -375,13 +281,15 @@ impl PollRecord {
         }
         self.state = State::Closed;
         self.closes_at = None;
+        self.remaining_ms = None;
         if let Some(r) = self.rounds.last_mut() {
             r.closed_at = Some(at);
         }
     }
 
-    /// Starts a new, empty round; an open poll stays open (and its timer restarts if it is on
-    /// air). A reveal applies to one round only.
+    /// Starts a new, empty round with its full time. On air it opens now (and its timer runs);
+    /// off air an open poll stays open, and any other (but a draft) waits closed with a round
+    /// nobody opened yet, which opens when it is presented. A reveal applies to one round only.
     pub fn reset(&mut self, at: u64, on_air: bool) {
         if let Some(r) = self.rounds.last_mut()
             && r.closed_at.is_none()
@@ -391,18 +299,21 @@ impl PollRecord {
         }
         self.round += 1;
         self.revealed = false;
-        let open = self.state == State::Open;
+        self.remaining_ms = None;
+        self.closes_at = None;
+        let open = self.state == State::Open || (on_air && self.state != State::Draft);
+        if self.state == State::Paused || open {
+            self.state = if open { State::Open } else { State::Closed };
+        }
         self.rounds.push(RoundInfo {
             round: self.round,
             started_at: at,
             opened_at: open.then_some(at),
             closed_at: None,
+            discarded: false,
         });
-        if open {
-            self.closes_at = None;
-            if on_air {
-                self.start_timer(at);
-            }
+        if open && on_air {
+            self.start_timer(at);
         }
     }
 
@@ -489,39 +400,6 @@ mod tests {
     }
 
     #[test]
-    fn validation_trims_and_fills_defaults() {
-        let d = def(Kind::Multiple).validate().unwrap();
-        assert_eq!(d.question, "Q?");
-        assert_eq!(d.max_choices, Some(3));
-        let mut r = def(Kind::Rating);
-        r.options.clear();
-        assert_eq!(r.validate().unwrap().scale, Some(5));
-    }
-
-    #[test]
-    fn validation_rejects_bad_definitions_with_a_reason() {
-        let mut d = def(Kind::Single);
-        d.options.truncate(1);
-        assert!(d.validate().unwrap_err().contains("2-20 options"));
-        let mut d = def(Kind::Single);
-        d.id = Some("Bad Id".into());
-        assert!(d.validate().unwrap_err().contains("id"));
-        let mut d = def(Kind::Rating);
-        d.options.clear();
-        d.scale = Some(11);
-        assert!(d.validate().unwrap_err().contains("scale"));
-        let mut d = def(Kind::Multiple);
-        d.max_choices = Some(4);
-        assert!(d.validate().unwrap_err().contains("max_choices"));
-        let mut d = def(Kind::Single);
-        d.question = "   ".into();
-        assert!(d.validate().unwrap_err().contains("question"));
-        let mut d = def(Kind::Single);
-        d.options[1] = "x".repeat(201);
-        assert!(d.validate().unwrap_err().contains("option 1"));
-    }
-
-    #[test]
     fn lifecycle_follows_draft_open_closed_and_reset_opens_a_new_round() {
         let mut d = def(Kind::Single);
         d.duration_secs = Some(10);
@@ -578,18 +456,5 @@ mod tests {
         assert!(p.check_fix(&fixed, false).is_ok());
         fixed.kind = Kind::Multiple;
         assert!(p.check_fix(&fixed, false).is_err());
-    }
-
-    #[test]
-    fn rating_labels_are_two_short_texts() {
-        let mut r = def(Kind::Rating);
-        r.options.clear();
-        r.labels = Some(vec![" poor\u{202e} ".into(), "excellent".into()]);
-        assert_eq!(r.clone().validate().unwrap().labels.unwrap()[0], "poor");
-        r.labels = Some(vec!["only one".into()]);
-        assert!(r.clone().validate().unwrap_err().contains("labels"));
-        let mut s = def(Kind::Single);
-        s.labels = Some(vec!["a".into(), "b".into()]);
-        assert!(s.validate().unwrap_err().contains("labels"));
     }
 }

@@ -9,7 +9,8 @@ use std::collections::{HashMap, HashSet};
 
 use super::events::{PollEnvelope, PollEvent, ScreenView};
 use super::moderation::Moderation;
-use super::poll::{PollRecord, State};
+use super::poll::PollRecord;
+pub use super::presenter::Presenter;
 
 /// All polls (including deleted tombstones), the agenda order and what is on air.
 #[derive(Debug, Clone, Default)]
@@ -28,6 +29,8 @@ pub struct Polls {
     /// The ids of the secret and admin token last published on this topic prefix (key id,
     /// admin token id), checked by a node at start (see [`crate::identity`]).
     pub deployment: Option<(String, String)>,
+    /// Where the presenter is in the agenda.
+    pub presenter: Presenter,
     /// Hidden, approved and blocked words; renamed and hidden players.
     pub moderation: Moderation,
 }
@@ -108,19 +111,37 @@ impl Polls {
             }
             PollEvent::Screen { poll } => {
                 if poll.as_ref().is_none_or(|id| self.live(id).is_some()) {
+                    self.pause_leaving(poll.as_deref(), at, &mut changed);
                     self.screen = poll.clone();
                     self.view = ScreenView::Poll;
                     if let Some(id) = poll {
                         self.edit(id, &mut changed, |p| p.start_timer(at));
+                        self.remember(id);
                     }
                 }
             }
             PollEvent::Presented { poll } => self.present(poll.as_deref(), at, &mut changed),
-            PollEvent::Stepped { from, forward } => {
+            PollEvent::Stepped { from, forward, to } => {
                 if *from == self.screen {
-                    let target = self.step_target(from.as_deref(), *forward);
-                    self.present(target.as_deref(), at, &mut changed);
+                    match to {
+                        Some(to) => {
+                            let on_air = self.screen.is_some()
+                                && self.screen == self.presenter.cursor
+                                && self.presenter.shown.last() == self.screen.as_ref();
+                            if !*forward && on_air {
+                                self.presenter.shown.pop();
+                            }
+                            self.present(Some(to), at, &mut changed);
+                        }
+                        None => {
+                            let target = self.step_target(from.as_deref(), *forward);
+                            self.present(target.as_deref(), at, &mut changed);
+                        }
+                    }
                 }
+            }
+            PollEvent::Discarded { id, round } => {
+                self.edit(id, &mut changed, |p| p.discard(*round))
             }
             PollEvent::Agenda { order } => {
                 let mut seen = HashSet::new();
@@ -160,6 +181,10 @@ impl Polls {
                 }
             }),
             PollEvent::Deleted { id } => {
+                if self.live(id).is_some() && self.presenter.cursor.as_deref() == Some(id) {
+                    self.presenter.cursor = self.step_target(Some(id), false);
+                }
+                self.presenter.shown.retain(|s| s != id);
                 self.edit(id, &mut changed, |p| p.deleted = true);
                 self.moderation.forget_poll(id);
                 self.order.retain(|o| o != id);
@@ -182,8 +207,9 @@ impl Polls {
         }
     }
 
-    /// Present: close what was on air (if it is another poll and open), open a draft, start a
-    /// waiting timer, and put it on air. An unknown poll changes nothing.
+    /// Present: the poll that was on air (if another) leaves it (a running timer pauses, an
+    /// untimed open poll closes), the new one goes on air (see [`PollRecord::go_on_air`]) and
+    /// becomes the presenter's position. An unknown poll changes nothing.
     fn present(&mut self, poll: Option<&str>, at: u64, changed: &mut HashSet<String>) {
         if poll.is_some_and(|id| self.live(id).is_none()) {
             return;
@@ -191,288 +217,29 @@ impl Polls {
         if let Some(prev) = self.screen.clone()
             && Some(prev.as_str()) != poll
         {
-            self.edit(&prev, changed, |p| {
-                if p.state == State::Open {
-                    p.close(at);
-                }
-            });
+            self.edit(&prev, changed, |p| p.leave_air(at));
         }
         if let Some(id) = poll {
-            self.edit(id, changed, |p| {
-                if p.state == State::Draft {
-                    p.open(at, true);
-                } else {
-                    p.start_timer(at);
-                }
-            });
+            self.edit(id, changed, |p| p.go_on_air(at));
+            self.remember(id);
         }
         self.screen = poll.map(str::to_string);
         self.view = ScreenView::Poll;
     }
+
+    /// A poll with a running timer that leaves the air for `next` pauses (nothing else changes).
+    fn pause_leaving(&mut self, next: Option<&str>, at: u64, changed: &mut HashSet<String>) {
+        if let Some(prev) = self.screen.clone()
+            && Some(prev.as_str()) != next
+        {
+            self.edit(&prev, changed, |p| {
+                if p.closes_at.is_some() {
+                    p.leave_air(at);
+                }
+            });
+        }
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::poll::PollDef;
-
-    fn env(at: u64, event: PollEvent) -> PollEnvelope {
-        PollEnvelope { v: 1, at, event }
-    }
-
-    fn def(duration: Option<u64>) -> PollDef {
-        PollDef {
-            duration_secs: duration,
-            ..PollDef::for_test()
-        }
-    }
-
-    fn created(id: &str) -> PollEvent {
-        PollEvent::Created {
-            id: id.into(),
-            def: def(Some(30)),
-            after: None,
-        }
-    }
-
-    fn agenda_of(ids: &[&str]) -> Polls {
-        let mut s = Polls::default();
-        for (i, id) in ids.iter().enumerate() {
-            s.apply(&env(1, created(id)), i as u64);
-        }
-        s
-    }
-
-    #[test]
-    fn a_recreated_poll_gets_a_new_incarnation_and_leaves_the_screen() {
-        let mut s = agenda_of(&["p"]);
-        s.apply(&env(1, created("p")), 4);
-        assert_eq!(s.live("p").unwrap().uid, 0, "a duplicate create is ignored");
-        s.apply(
-            &env(
-                1,
-                PollEvent::Screen {
-                    poll: Some("p".into()),
-                },
-            ),
-            5,
-        );
-        s.apply(&env(1, PollEvent::Opened { id: "p".into() }), 6);
-        assert_eq!(s.live("p").unwrap().state, State::Open);
-        s.apply(&env(1, PollEvent::Deleted { id: "p".into() }), 7);
-        assert_eq!(s.screen, None);
-        s.apply(&env(1, PollEvent::Opened { id: "p".into() }), 8);
-        assert!(s.by_id["p"].deleted);
-        s.apply(&env(1, created("p")), 9);
-        let p = s.live("p").unwrap();
-        assert_eq!((p.uid, p.state, p.deleted), (9, State::Draft, false));
-    }
-
-    #[test]
-    fn presenting_opens_a_draft_starts_its_timer_and_closes_what_was_on_air() {
-        let mut s = agenda_of(&["a", "b"]);
-        s.apply(&env(1000, PollEvent::Opened { id: "a".into() }), 2);
-        assert_eq!(
-            s.live("a").unwrap().closes_at,
-            None,
-            "off air: no timer yet"
-        );
-        let changed = s.apply(
-            &env(
-                2000,
-                PollEvent::Presented {
-                    poll: Some("a".into()),
-                },
-            ),
-            3,
-        );
-        assert_eq!(s.live("a").unwrap().closes_at, Some(32_000));
-        assert!(changed.contains("a"));
-        let changed = s.apply(
-            &env(
-                5000,
-                PollEvent::Presented {
-                    poll: Some("b".into()),
-                },
-            ),
-            4,
-        );
-        let (a, b) = (s.live("a").unwrap(), s.live("b").unwrap());
-        assert_eq!((a.state, b.state), (State::Closed, State::Open));
-        assert_eq!(b.closes_at, Some(35_000));
-        assert_eq!(s.screen.as_deref(), Some("b"));
-        assert_eq!(changed, HashSet::from(["a".to_string(), "b".to_string()]));
-        // A closed poll is shown again with its results, not reopened.
-        s.apply(
-            &env(
-                6000,
-                PollEvent::Presented {
-                    poll: Some("a".into()),
-                },
-            ),
-            5,
-        );
-        assert_eq!(s.live("a").unwrap().state, State::Closed);
-        assert_eq!(s.live("b").unwrap().state, State::Closed);
-        // An unknown poll changes nothing.
-        s.apply(
-            &env(
-                7000,
-                PollEvent::Presented {
-                    poll: Some("zz".into()),
-                },
-            ),
-            6,
-        );
-        assert_eq!(s.screen.as_deref(), Some("a"));
-    }
-
-    #[test]
-    fn next_walks_the_agenda_and_a_repeated_press_is_ignored() {
-        let mut s = agenda_of(&["a", "b", "c"]);
-        let step = |s: &mut Polls, from: Option<&str>, forward, off| {
-            let from = from.map(str::to_string);
-            s.apply(&env(10, PollEvent::Stepped { from, forward }), off);
-            s.screen.clone()
-        };
-        assert_eq!(step(&mut s, None, true, 3).as_deref(), Some("a"));
-        assert_eq!(step(&mut s, Some("a"), true, 4).as_deref(), Some("b"));
-        assert_eq!(
-            step(&mut s, Some("a"), true, 5).as_deref(),
-            Some("b"),
-            "stale Next"
-        );
-        assert_eq!(step(&mut s, Some("b"), false, 6).as_deref(), Some("a"));
-        assert_eq!(s.live("b").unwrap().state, State::Closed);
-        assert_eq!(
-            step(&mut s, Some("a"), false, 7),
-            None,
-            "before the first: idle"
-        );
-        assert_eq!(s.live("a").unwrap().state, State::Closed);
-        assert_eq!(step(&mut s, None, false, 8).as_deref(), Some("c"));
-        assert_eq!(
-            step(&mut s, Some("c"), true, 9),
-            None,
-            "past the last: idle"
-        );
-    }
-
-    #[test]
-    fn the_agenda_order_is_an_event_and_duplicates_go_right_after_their_original() {
-        let mut s = agenda_of(&["a", "b", "c"]);
-        s.apply(
-            &env(
-                1,
-                PollEvent::Agenda {
-                    order: vec!["c".into(), "a".into(), "x".into(), "c".into()],
-                },
-            ),
-            3,
-        );
-        assert_eq!(s.agenda(), ["c", "a", "b"]);
-        s.apply(&env(1, created("d")), 4);
-        assert_eq!(s.agenda(), ["c", "a", "b", "d"], "new polls go last");
-        s.apply(
-            &env(
-                1,
-                PollEvent::Created {
-                    id: "a2".into(),
-                    def: def(None),
-                    after: Some("a".into()),
-                },
-            ),
-            5,
-        );
-        assert_eq!(s.agenda(), ["c", "a", "a2", "b", "d"]);
-        s.apply(&env(1, PollEvent::Deleted { id: "a".into() }), 6);
-        assert_eq!(s.agenda(), ["c", "a2", "b", "d"]);
-    }
-
-    #[test]
-    fn the_view_switches_back_to_the_poll_when_one_is_presented() {
-        let mut s = agenda_of(&["a"]);
-        s.apply(
-            &env(
-                1,
-                PollEvent::View {
-                    view: ScreenView::Qa,
-                },
-            ),
-            1,
-        );
-        assert_eq!((s.view, s.screen.as_deref()), (ScreenView::Qa, None));
-        s.apply(
-            &env(
-                1,
-                PollEvent::Presented {
-                    poll: Some("a".into()),
-                },
-            ),
-            2,
-        );
-        assert_eq!((s.view, s.screen.as_deref()), (ScreenView::Poll, Some("a")));
-        s.apply(
-            &env(
-                1,
-                PollEvent::View {
-                    view: ScreenView::Leaderboard,
-                },
-            ),
-            3,
-        );
-        assert_eq!(
-            s.screen.as_deref(),
-            Some("a"),
-            "the poll stays on air behind the view"
-        );
-    }
-
-    #[test]
-    fn a_repeated_reset_or_reveal_applies_once() {
-        let mut s = agenda_of(&["a"]);
-        let reset = PollEvent::Reset {
-            id: "a".into(),
-            round: Some(1),
-        };
-        s.apply(&env(1, reset.clone()), 1);
-        s.apply(&env(1, reset), 2);
-        assert_eq!(s.live("a").unwrap().round, 2);
-        s.apply(
-            &env(
-                1,
-                PollEvent::Revealed {
-                    id: "a".into(),
-                    round: 1,
-                },
-            ),
-            3,
-        );
-        assert!(!s.live("a").unwrap().revealed, "a reveal of an old round");
-        s.apply(
-            &env(
-                1,
-                PollEvent::Revealed {
-                    id: "a".into(),
-                    round: 2,
-                },
-            ),
-            4,
-        );
-        assert!(s.live("a").unwrap().revealed);
-        s.apply(
-            &env(
-                1,
-                PollEvent::Reset {
-                    id: "a".into(),
-                    round: Some(2),
-                },
-            ),
-            5,
-        );
-        assert!(
-            !s.live("a").unwrap().revealed,
-            "a new round is hidden again"
-        );
-    }
-}
+mod tests;

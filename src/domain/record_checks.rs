@@ -215,12 +215,14 @@ pub fn check_poll_event(env: &PollEnvelope) -> Result<(), Refusal> {
         | PollEvent::Closed { id: i }
         | PollEvent::Reset { id: i, .. }
         | PollEvent::Deleted { id: i }
-        | PollEvent::Revealed { id: i, .. } => id(i)?,
+        | PollEvent::Revealed { id: i, .. }
+        | PollEvent::Discarded { id: i, .. } => id(i)?,
         PollEvent::Screen { poll } | PollEvent::Presented { poll } => {
             poll.as_deref().map(id).transpose()?;
         }
-        PollEvent::Stepped { from, .. } => {
+        PollEvent::Stepped { from, to, .. } => {
             from.as_deref().map(id).transpose()?;
+            to.as_deref().map(id).transpose()?;
         }
         PollEvent::Deployment { key, admin } => {
             let hex =

@@ -1,5 +1,6 @@
-//! Running the session (CONTRACT.md "Presenting"): what is on air, Next/Previous in agenda
-//! order, the agenda order itself, duplicates. Thin handlers over [`crate::service::polls`].
+//! Running the session (docs/api.md "Presenting"): what is on air, Next/Previous from the
+//! presenter's position, the agenda order itself, duplicates, discarding a rehearsal round.
+//! Thin handlers over [`crate::service::polls`].
 
 use serde::Deserialize;
 use warp::Filter;
@@ -22,6 +23,13 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .and_then(|id: String, state: AppState| async move {
             let p = service::duplicate(&state, &id).await;
             admin_view(&state, StatusCode::CREATED, p)
+        });
+    let discard = warp::path!("api" / "polls" / String / "rounds" / u32 / "discard")
+        .and(warp::post())
+        .and(admin(state.clone()))
+        .and_then(|id: String, round: u32, state: AppState| async move {
+            let p = service::discard_round(&state, &id, round).await;
+            admin_view(&state, StatusCode::OK, p)
         });
     let step = warp::path!("api" / "screen" / String)
         .and(warp::post())
@@ -92,6 +100,8 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
             )
         });
     duplicate
+        .or(discard)
+        .unify()
         .or(step)
         .unify()
         .or(screen_put)
@@ -105,11 +115,18 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
+/// What is on air, the presenter's position and what Next would present.
 fn screen_reply(state: &AppState) -> Response {
     let polls = state.polls();
+    let next = service::next_target(state);
     json_reply(
         StatusCode::OK,
-        &serde_json::json!({ "poll": polls.screen, "view": polls.view }),
+        &serde_json::json!({
+            "poll": polls.screen,
+            "view": polls.view,
+            "position": polls.presenter.cursor,
+            "next": next,
+        }),
     )
 }
 

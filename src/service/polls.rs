@@ -234,12 +234,88 @@ pub async fn duplicate(state: &AppState, id: &str) -> Result<PollRecord, Service
     create(state, def, Some(p.id)).await
 }
 
-/// Presents the next (or previous) poll in agenda order; returns what is on air afterwards.
+/// Whether a poll was played: a round of it closed with at least one ballot (and was not
+/// discarded). A poll whose tallies cannot be read counts as not played.
+pub fn played(state: &AppState, p: &PollRecord) -> bool {
+    let keys: Vec<(String, u64, u32)> = p
+        .rounds
+        .iter()
+        .filter(|r| r.closed_at.is_some() && !r.discarded)
+        .map(|r| (p.id.clone(), p.uid, r.round))
+        .collect();
+    if keys.is_empty() {
+        return false;
+    }
+    match state.store.tallies(&keys) {
+        Ok(tallies) => {
+            let voters: std::collections::HashMap<u32, u64> = keys
+                .iter()
+                .zip(tallies)
+                .map(|((_, _, round), t)| (*round, t.voters))
+                .collect();
+            p.played(|round| voters.get(&round).copied().unwrap_or(0))
+        }
+        Err(e) => {
+            tracing::warn!("reading the tallies of {}: {e}", p.id);
+            false
+        }
+    }
+}
+
+/// The poll Next would present now (see [`crate::domain::polls::Polls::next_target`]).
+pub fn next_target(state: &AppState) -> Option<String> {
+    state.polls().next_target(|p| played(state, p))
+}
+
+/// Presents the poll Next (the first unplayed one after the presenter's position) or Previous
+/// (back through what was shown) chooses. Past the end of the agenda Next shows the join screen
+/// (the position stays); before the start Previous changes nothing. Returns what is on air
+/// afterwards.
 pub async fn step(state: &AppState, forward: bool) -> Result<Option<String>, ServiceError> {
     catch_up(state).await?;
-    let from = state.polls().screen.clone();
-    command(state, PollEvent::Stepped { from, forward }).await?;
+    let polls = state.polls();
+    let target = if forward {
+        next_target(state)
+    } else {
+        polls.previous_target()
+    };
+    if let Some(to) = target {
+        let from = polls.screen.clone();
+        let event = PollEvent::Stepped {
+            from,
+            forward,
+            to: Some(to),
+        };
+        command(state, event).await?;
+    } else if forward && polls.screen.is_some() {
+        command(state, PollEvent::Presented { poll: None }).await?;
+    }
     Ok(state.polls().screen.clone())
+}
+
+/// Discards a past round of a poll: its ballots leave results, exports and reports.
+pub async fn discard_round(
+    state: &AppState,
+    id: &str,
+    round: u32,
+) -> Result<PollRecord, ServiceError> {
+    catch_up(state).await?;
+    let p = live(state, id)?;
+    if !p.rounds.iter().any(|r| r.round == round) {
+        return Err(ServiceError::NotFound(format!(
+            "poll {id:?} has no round {round}"
+        )));
+    }
+    p.check_discard(round)?;
+    command(
+        state,
+        PollEvent::Discarded {
+            id: p.id.clone(),
+            round,
+        },
+    )
+    .await?;
+    live(state, id)
 }
 
 /// Puts a poll on air (or none) without opening or closing anything.

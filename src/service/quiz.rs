@@ -84,14 +84,24 @@ pub fn unsent(poll: &PollRecord, voter: &str) {
     }
 }
 
-/// Quiz rounds still open: their answers are not counted yet.
+/// Quiz rounds whose answers do not count: those still open (or paused) and those the
+/// organiser discarded.
 fn open_rounds(polls: &Polls) -> Vec<RoundKey> {
-    polls
+    let quizzes = polls
         .list()
         .into_iter()
-        .filter(|p| p.def.kind == Kind::Quiz && p.state == State::Open)
+        .filter(|p| p.def.kind == Kind::Quiz);
+    let mut out: Vec<RoundKey> = quizzes
+        .clone()
+        .filter(|p| matches!(p.state, State::Open | State::Paused))
         .map(|p| (p.id.clone(), p.uid, p.round))
-        .collect()
+        .collect();
+    for p in quizzes {
+        for r in p.rounds.iter().filter(|r| r.discarded) {
+            out.push((p.id.clone(), p.uid, r.round));
+        }
+    }
+    out
 }
 
 /// One line of the leaderboard.

@@ -32,6 +32,12 @@ pub async fn cast(
         .live(poll)
         .ok_or_else(|| ServiceError::NotFound(format!("no poll {poll:?}")))?;
     let now = now_ms();
+    if poll.state == crate::domain::poll::State::Paused {
+        return Err(ServiceError::Conflict(format!(
+            "poll {:?} is paused: voting goes on when it is back on the screen",
+            poll.id
+        )));
+    }
     if !poll.accepts_votes(now) {
         return Err(ServiceError::Conflict(format!(
             "poll {:?} is not open for voting",
@@ -48,6 +54,12 @@ pub async fn cast(
         return Err(ServiceError::Unavailable(
             "Kafka is unavailable; the vote was not recorded".into(),
         ));
+    }
+    // A node that cannot apply what it takes (a full disk) refuses rather than acknowledges.
+    if let Some(why) = state.health.cannot_apply() {
+        return Err(ServiceError::Unavailable(format!(
+            "{why}; the vote was not recorded"
+        )));
     }
     let quiz = match poll.def.kind {
         Kind::Quiz => Some(super::quiz::stamp_answer(

@@ -6,6 +6,7 @@
 //! - `consume`: librdkafka alone, with livepoll's consumer settings, reading a topic from the
 //!   start to its end: the baseline for rebuilding tallies.
 //! - `sse`: holds many `/api/events` streams open, as phones and screens do.
+//! - `fanout`: phones holding the attendee stream while they vote in a burst (src/tools/fanout.rs).
 //!
 //! Each prints its figure as `key=value` on stdout (for scripts) and a sentence on stderr.
 
@@ -32,6 +33,9 @@ pub enum BenchCommand {
     Consume(ConsumeArgs),
     /// Hold SSE streams open against a server.
     Sse(SseArgs),
+    /// Phones holding the attendee stream open while they vote in a burst: how current each
+    /// stays, and the intake achieved (src/tools/fanout.rs).
+    Fanout(crate::tools::fanout::FanoutArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -100,6 +104,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         }
         BenchCommand::Consume(a) => tokio::task::spawn_blocking(move || consume(&a)).await?,
         BenchCommand::Sse(a) => sse(&a).await,
+        BenchCommand::Fanout(a) => crate::tools::fanout::run(a).await,
     }
 }
 

@@ -4,5 +4,6 @@
 //! They use only the public HTTP API and the Kafka wire formats.
 
 pub mod bench;
+pub mod fanout;
 pub mod read;
 pub mod simulate;

@@ -51,9 +51,13 @@ pub struct SimulateArgs {
     /// How long to run, in seconds.
     #[arg(long, env = "LIVEPOLL_DURATION", default_value_t = 10)]
     pub duration: u64,
-    /// Poll to vote on (default: the poll on air, else the first open poll).
+    /// Poll to vote on (required: a rehearsal never picks the poll on air by itself).
     #[arg(long, env = "LIVEPOLL_POLL")]
     pub poll: Option<String>,
+    /// Vote even if people have already voted in the poll's current round (their ballots and
+    /// the simulated ones would then be counted together).
+    #[arg(long, env = "LIVEPOLL_FORCE")]
+    pub force: bool,
     /// Concurrent keep-alive connections (each serves a share of the voters, one vote at a time).
     #[arg(long, env = "LIVEPOLL_CONNECTIONS", default_value_t = 256)]
     pub connections: usize,
@@ -80,11 +84,26 @@ async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
         .timeout(Duration::from_secs(10))
         .build()?;
     let admin = std::env::var("LIVEPOLL_ADMIN_TOKEN").ok();
-    let poll_id = match &args.poll {
-        Some(p) => p.clone(),
-        None => pick_poll(&client, &base).await?,
+    let Some(poll_id) = args.poll.clone() else {
+        return Err(crate::cli::ConfigError(
+            "simulate needs --poll ID: the poll its fake ballots go to (they count like real \
+             ones, so rehearse on a poll of its own, or with a separate --data-dir or topic \
+             prefix; see docs/operations.md \"Rehearsing\")"
+                .into(),
+        )
+        .into());
     };
     let poll = get_poll(&client, &base, &poll_id, admin.as_deref()).await?;
+    let voted = poll["results"]["voters"].as_u64().unwrap_or(0);
+    if voted > 0 && !args.force {
+        return Err(crate::cli::ConfigError(format!(
+            "{voted} people have already voted in round {} of poll {poll_id:?}: simulated \
+             ballots would be counted with theirs. Reset the poll first (a new round), or \
+             pass --force",
+            poll["round"].as_u64().unwrap_or(1)
+        ))
+        .into());
+    }
     let kind = poll["kind"].as_str().unwrap_or_default().to_string();
     let n_options = poll["options"].as_array().map(|a| a.len()).unwrap_or(0);
     let scale = poll["scale"].as_u64().unwrap_or(5) as usize;
@@ -375,8 +394,8 @@ async fn worker(
 }
 
 /// Where votes go, made once: the server's addresses, the request target and `Host`.
-struct Target {
-    addrs: Vec<SocketAddr>,
+pub(super) struct Target {
+    pub(super) addrs: Vec<SocketAddr>,
     uri: Uri,
     host: HeaderValue,
     json: HeaderValue,
@@ -384,7 +403,7 @@ struct Target {
 }
 
 impl Target {
-    fn new(base: &str, poll_id: &str) -> anyhow::Result<Self> {
+    pub(super) fn new(base: &str, poll_id: &str) -> anyhow::Result<Self> {
         let url = reqwest::Url::parse(&format!("{base}/api/polls/{poll_id}/votes"))
             .with_context(|| format!("bad URL {base}"))?;
         anyhow::ensure!(
@@ -413,7 +432,7 @@ impl Target {
         })
     }
 
-    async fn connect(&self) -> anyhow::Result<SendRequest<OneChunk>> {
+    pub(super) async fn connect(&self) -> anyhow::Result<SendRequest<OneChunk>> {
         let tcp = tokio::net::TcpStream::connect(&self.addrs[..]).await?;
         tcp.set_nodelay(true)?;
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
@@ -426,7 +445,7 @@ impl Target {
 
 /// One vote on the worker's connection (opened first if there is none): the response status.
 /// The response body is read to its end so the connection can carry the next vote.
-async fn vote(
+pub(super) async fn vote(
     conn: &mut Option<SendRequest<OneChunk>>,
     target: &Target,
     voter: &HeaderValue,
@@ -465,7 +484,7 @@ async fn vote(
 }
 
 /// A request body of one pre-made chunk.
-struct OneChunk(Option<Bytes>);
+pub(super) struct OneChunk(Option<Bytes>);
 
 impl Body for OneChunk {
     type Data = Bytes;
@@ -510,7 +529,7 @@ impl Ballots {
     }
 }
 
-fn pct<T: Copy + Into<u64>>(sorted_us: &[T], p: f64) -> f64 {
+pub(super) fn pct<T: Copy + Into<u64>>(sorted_us: &[T], p: f64) -> f64 {
     if sorted_us.is_empty() {
         return 0.0;
     }
@@ -576,29 +595,6 @@ fn add_ballot(c: &mut Counts, b: &Value, kind: &str, times: u64) {
         "rating" => bump((b["rating"].as_u64().unwrap_or(1) - 1).to_string()),
         _ => bump(b["text"].as_str().unwrap_or_default().to_string()),
     }
-}
-
-async fn pick_poll(client: &reqwest::Client, base: &str) -> anyhow::Result<String> {
-    let screen: Value = client
-        .get(format!("{base}/api/screen"))
-        .send()
-        .await?
-        .json()
-        .await?;
-    if let Some(p) = screen["poll"].as_str() {
-        return Ok(p.to_string());
-    }
-    let polls: Vec<Value> = client
-        .get(format!("{base}/api/polls"))
-        .send()
-        .await?
-        .json()
-        .await?;
-    polls
-        .iter()
-        .find(|p| p["state"] == "open")
-        .and_then(|p| p["id"].as_str().map(String::from))
-        .context("no poll on air and none open: pass --poll ID")
 }
 
 async fn get_poll(
