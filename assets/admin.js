@@ -436,7 +436,8 @@
       + (p.kind === "rating" ? ` 1–${p.scale}${p.labels ? ` (${p.labels[0]} … ${p.labels[1]})` : ""}` : "");
     $("detail-question").textContent = p.question;
     $("d-id").textContent = p.id;
-    $("d-round").textContent = String(p.round) + (typeof p.rounds === "number" && p.rounds > 1 ? ` (${p.rounds} rounds)` : "");
+    const rounds = Array.isArray(p.rounds) ? p.rounds.length : 0;
+    $("d-round").textContent = String(p.round) + (rounds > 1 ? ` (${rounds} rounds)` : "");
     $("d-vis").textContent = VIS[p.visibility] + (p.revealed ? " · revealed this round" : "");
     const t = $("d-timer");
     if (!showTimer(t, p)) t.textContent = p.duration_secs ? fmtDur(p.duration_secs) : "none";
