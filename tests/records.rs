@@ -338,3 +338,46 @@ async fn a_node_with_another_secret_on_the_same_prefix_is_refused() {
         "{refused:#}"
     );
 }
+
+/// One voter's ballots in two partitions (as after the votes topic gained partitions and the
+/// voter's key moved), the later-stamped one written first: live results, both nodes and a
+/// rebuild all keep the later-stamped ballot, not the one read last. (Tansu cannot add
+/// partitions; the records are written where a node's producer would put them.)
+#[tokio::test]
+async fn a_voters_ballots_in_two_partitions_give_the_same_results_live_and_after_a_rebuild() {
+    let mut pair = Pair::start().await;
+    let poll = pair.a.open_poll_with_one_vote(0).await;
+    let votes = pair.topic("votes");
+    let mut ballot = first_ballot(&votes);
+    ballot["voter"] = json!("MMMMMMMMMMMMMMMMMMMMMM");
+    let stamp = ballot["stamp"][0].as_u64().unwrap();
+    let mut later = ballot.clone();
+    later["ballot"] = json!({"choices": [1]});
+    later["stamp"] = json!([stamp + 5000, "b"]);
+    let mut earlier = ballot.clone();
+    earlier["ballot"] = json!({"choices": [0]});
+    earlier["stamp"] = json!([stamp + 1000, "a"]);
+    produce(
+        &votes,
+        4,
+        "MMMMMMMMMMMMMMMMMMMMMM",
+        &serde_json::to_vec(&later).unwrap(),
+    )
+    .await;
+    produce(
+        &votes,
+        5,
+        "MMMMMMMMMMMMMMMMMMMMMM",
+        &serde_json::to_vec(&earlier).unwrap(),
+    )
+    .await;
+    for node in [&pair.a, &pair.b] {
+        node.wait_results(&poll, |r| r["voters"] == 2 && r["counts"] == json!([1, 1]))
+            .await;
+    }
+    pair.b.stop().await;
+    std::fs::remove_file(pair.data("b").join("tallies.redb")).unwrap();
+    let b = spawn_app_with(Pair::args(pair.dir.path(), "b", &pair.prefix)).await;
+    b.wait_results(&poll, |r| r["voters"] == 2 && r["counts"] == json!([1, 1]))
+        .await;
+}
