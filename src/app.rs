@@ -117,6 +117,7 @@ impl Application {
             &data_dir.join("tallies.redb"),
         )?);
         log_open_files_limit();
+        crate::identity::enforce_data_dir(&store, &keys, &args.topic_prefix, args.new_secret)?;
         let listener = listen(args.bind)
             .map_err(|e| ConfigError(format!("cannot listen on {}: {e}", args.bind)))?;
         let addr = listener.local_addr()?;
@@ -256,6 +257,7 @@ impl Application {
             ));
         }
         catch_up_polls(&state).await?;
+        crate::identity::enforce_deployment(&state, args.new_secret).await?;
         crate::service::qa::catch_up(&state, &brokers).await?;
         tasks.spawn(
             live.clone()

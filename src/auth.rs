@@ -12,7 +12,7 @@
 use std::fs;
 use std::io::Write;
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -110,6 +110,21 @@ impl Keys {
 
     pub fn admin_token(&self) -> &str {
         &self.admin_token
+    }
+
+    /// A public id of each key, the signing key's first: a keyed hash that identifies the key
+    /// and reveals nothing of it (see [`crate::identity`]).
+    pub fn key_ids(&self) -> Vec<String> {
+        self.keys
+            .iter()
+            .map(|k| hex::encode(&mac(k, "key id:", "")[..8]))
+            .collect()
+    }
+
+    /// A public id of the admin token under the signing key: nodes that share the key compare
+    /// it to find one started with another token.
+    pub fn admin_token_id(&self) -> String {
+        hex::encode(&mac(self.signing_key(), "admin token id:", &self.admin_token)[..8])
     }
 
     /// A new voter token; the voter id is its part before the dot.
@@ -234,10 +249,10 @@ pub fn new_secret_file(path: &Path) -> std::io::Result<()> {
     })
 }
 
+/// Seconds since the Unix epoch on this node's clock (a wall-clock step neither signs the
+/// organiser out nor lengthens a session, see [`crate::clock`]).
 fn unix_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    crate::clock::Clock::system().now_ms() / 1000
 }
 
 fn mac(key: &[u8], domain: &str, msg: &str) -> Vec<u8> {

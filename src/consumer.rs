@@ -7,8 +7,8 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
@@ -19,14 +19,18 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::cluster::Lag;
-use crate::domain::events::{PollEnvelope, VoterRecord};
-use crate::domain::qa::QaEnvelope;
 use crate::kafka::{Topics, consumer_config, partition_count};
 use crate::live::Live;
-use crate::store::{Consumed, Event, Polls, TallyStore};
+use crate::store::{Polls, TallyStore};
 
+mod apply;
+mod same_log;
+use same_log::{check_first_record, check_same_log};
+pub mod decode;
 mod qa;
+pub mod stalls;
 pub use qa::QaHandles;
+pub use stalls::Stalls;
 
 /// Largest number of records applied in one redb transaction.
 pub const MAX_BATCH: usize = 20_000;
@@ -57,6 +61,10 @@ pub struct ConsumerHandles {
     pub healthy: Arc<AtomicBool>,
     /// Ballots and names applied from the votes topic so far (a pack counts as its ballots).
     pub votes_applied: Arc<AtomicU64>,
+    /// Records (and ballots of packs) skipped as invalid so far, the same on every node.
+    pub skipped_records: Arc<AtomicU64>,
+    /// Partitions stopped at a record this node cannot read (`/healthz` 503 while any is).
+    pub stalls: Stalls,
     /// Records in the topics not yet applied, measured every [`WATCH_INTERVAL`].
     pub lag: Arc<Lag>,
     pub qa: QaHandles,
@@ -74,6 +82,8 @@ pub struct TallyConsumer {
     healthy: Arc<AtomicBool>,
     vote_positions: Arc<Mutex<HashMap<i32, u64>>>,
     votes_applied: Arc<AtomicU64>,
+    skipped_records: Arc<AtomicU64>,
+    stalls: Stalls,
     /// Partitions of the votes topic assigned so far.
     vote_partitions: i32,
     lag: Arc<Lag>,
@@ -81,33 +91,6 @@ pub struct TallyConsumer {
     /// The Q&A topic's applied offsets and partitions, for the lag.
     qa_applied: watch::Receiver<HashMap<i32, u64>>,
     qa_partitions: i32,
-}
-
-/// Refuses a tally database that has consumed further than the log goes: it was built from
-/// another log (the data dir's broker switched engine, its `kafka/` was deleted, or `--brokers`
-/// names another cluster). Consuming from there would skip every new record below the stored
-/// offset: votes acknowledged with 202 and never counted.
-fn check_same_log(
-    consumer: &StreamConsumer,
-    stored: &std::collections::BTreeMap<(String, i32), u64>,
-    topics: &[&str],
-) -> anyhow::Result<()> {
-    for ((topic, partition), next) in stored {
-        if !topics.contains(&topic.as_str()) {
-            continue;
-        }
-        let (_, high) = consumer.fetch_watermarks(topic, *partition, Duration::from_secs(10))?;
-        if *next > high.max(0) as u64 {
-            return Err(crate::cli::ConfigError(format!(
-                "the tally database has read {topic} partition {partition} up to offset {next}, but \
-                 that log ends at {high}: it belongs to another Kafka log (another broker engine, a \
-                 deleted kafka/ directory, or another cluster). Point livepoll at the log it was \
-                 built from, or delete tallies.redb in the data dir to rebuild it from this log"
-            ))
-            .into());
-        }
-    }
-    Ok(())
 }
 
 impl TallyConsumer {
@@ -124,11 +107,13 @@ impl TallyConsumer {
             let qa_topic = topics.qa.clone();
             let stored = offsets.clone();
             let polls_topic = topics.polls.clone();
+            let store_for_check = store.clone();
             tokio::task::spawn_blocking(move || -> anyhow::Result<(StreamConsumer, i32, i32)> {
                 let consumer: StreamConsumer = consumer_config(&brokers).create()?;
                 let partitions = partition_count(&consumer, &topic)?;
                 let qa_partitions = partition_count(&consumer, &qa_topic)?;
                 check_same_log(&consumer, &stored, &[&topic, &polls_topic, &qa_topic])?;
+                check_first_record(&brokers, &consumer, &store_for_check, &polls_topic)?;
                 Ok((consumer, partitions, qa_partitions))
             })
             .await??
@@ -156,7 +141,9 @@ impl TallyConsumer {
             .get(&(topics.polls.clone(), 0))
             .copied()
             .unwrap_or(0);
-        let (polls_tx, polls) = watch::channel(Arc::new(store.load_polls()?));
+        let mut loaded = store.load_polls()?;
+        loaded.applied = applied;
+        let (polls_tx, polls) = watch::channel(Arc::new(loaded));
         let (applied_tx, polls_applied) = watch::channel(applied);
         let healthy = Arc::new(AtomicBool::new(true));
         let vote_positions: HashMap<i32, u64> = offsets
@@ -167,8 +154,12 @@ impl TallyConsumer {
         let votes_applied = Arc::new(AtomicU64::new(
             store.votes_applied(vote_positions.values().sum())?,
         ));
+        let skipped_records = Arc::new(AtomicU64::new(store.skipped_records()?));
+        let stalls = Stalls::default();
         let lag = Arc::new(Lag::default());
         let handles = ConsumerHandles {
+            skipped_records: skipped_records.clone(),
+            stalls: stalls.clone(),
             polls,
             polls_applied,
             healthy: healthy.clone(),
@@ -188,6 +179,8 @@ impl TallyConsumer {
                 healthy,
                 vote_positions: Arc::new(Mutex::new(vote_positions)),
                 votes_applied,
+                skipped_records,
+                stalls,
                 vote_partitions: partitions,
                 lag,
                 qa,
@@ -213,8 +206,8 @@ impl TallyConsumer {
         }
     }
 
-    /// Consumes and applies until cancelled. A failing redb write is retried (the batch is kept),
-    /// with the consumer reported unhealthy meanwhile, so nothing is skipped.
+    /// Consumes and applies until cancelled (see [`apply`] for what happens when a batch fails
+    /// or a record cannot be read).
     pub async fn run(self, cancel: CancellationToken) {
         let watcher = tokio::spawn(self.watcher().run(cancel.clone()));
         self.consume(cancel).await;
@@ -248,6 +241,10 @@ impl TallyConsumer {
                     tracing::warn!(topic = m.topic(), "a record from a topic never assigned");
                     return;
                 };
+                // Records of a stopped partition fetched before it was paused.
+                if self.stalls.stopped(&name, m.partition()) {
+                    return;
+                }
                 raw.push((
                     kind,
                     name,
@@ -271,66 +268,6 @@ impl TallyConsumer {
                 }
             }
             self.apply(raw, &cancel).await;
-        }
-    }
-
-    async fn apply(&self, raw: Vec<Raw>, cancel: &CancellationToken) {
-        let polls_topic = self.topics.polls.as_str();
-        let batch: Arc<Vec<Consumed>> = Arc::new(
-            raw.into_iter()
-                .map(|(kind, topic, partition, offset, payload)| {
-                    let event = decode(kind, payload.as_deref());
-                    Consumed {
-                        topic,
-                        partition,
-                        offset,
-                        event,
-                    }
-                })
-                .collect(),
-        );
-        loop {
-            let store = self.store.clone();
-            let current = self.polls_tx.borrow().clone();
-            let qa = self.qa.current();
-            let b = batch.clone();
-            let result =
-                tokio::task::spawn_blocking(move || store.apply_batch(&current, &qa, &b)).await;
-            match result {
-                Ok(Ok(outcome)) => {
-                    self.healthy.store(true, Ordering::Relaxed);
-                    let new_polls = outcome.polls.map(Arc::new);
-                    if let Some(p) = &new_polls {
-                        self.polls_tx.send_replace(p.clone());
-                    }
-                    let mut positions = self.vote_positions.lock().expect("positions lock");
-                    for (topic, partition, next) in &outcome.offsets {
-                        if &**topic == polls_topic {
-                            self.applied_tx.send_replace(*next);
-                        } else if topic == self.qa.topic() {
-                            // Published by `self.qa.committed` below.
-                        } else {
-                            positions.insert(*partition, *next);
-                        }
-                    }
-                    drop(positions);
-                    if let Some(n) = outcome.votes_applied {
-                        self.votes_applied.store(n, Ordering::Relaxed);
-                    }
-                    self.qa.committed(outcome.qa, &outcome.offsets, &self.live);
-                    self.live.mark(new_polls, outcome.tallied);
-                    return;
-                }
-                Ok(Err(e)) => {
-                    tracing::error!("applying a batch to the tally database failed, retrying: {e}")
-                }
-                Err(e) => tracing::error!("tally writer panicked, retrying: {e}"),
-            }
-            self.healthy.store(false, Ordering::Relaxed);
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                _ = cancel.cancelled() => return,
-            }
         }
     }
 }
@@ -397,7 +334,10 @@ impl PartitionWatcher {
             self.assigned = partitions;
         }
         let mut applied: Vec<(String, i32, u64)> = {
-            let positions = self.vote_positions.lock().expect("positions lock");
+            let positions = self
+                .vote_positions
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             (0..self.assigned)
                 .map(|p| {
                     let next = positions.get(&p).copied().unwrap_or(0);
@@ -428,21 +368,4 @@ impl PartitionWatcher {
         self.lag.record(lag, Instant::now());
         Ok(())
     }
-}
-
-/// A record that does not decode is skipped (its offset still counts as consumed): it was
-/// never acknowledged by livepoll, so it cannot be an accepted vote or command.
-fn decode(kind: TopicKind, payload: Option<&[u8]>) -> Event {
-    let Some(bytes) = payload else {
-        return Event::Malformed;
-    };
-    let event = match kind {
-        TopicKind::Polls => serde_json::from_slice::<PollEnvelope>(bytes).map(Event::Poll),
-        TopicKind::Votes => VoterRecord::from_json(bytes).map(Event::from),
-        TopicKind::Qa => serde_json::from_slice::<QaEnvelope>(bytes).map(Event::Qa),
-    };
-    event.unwrap_or_else(|e| {
-        tracing::warn!("skipping an undecodable record: {e}");
-        Event::Malformed
-    })
 }

@@ -2,7 +2,6 @@
 //! [`crate::service`] and the HTTP handlers work on.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::auth::Keys;
 use crate::consumer::ConsumerHandles;
@@ -51,11 +50,10 @@ impl std::ops::Deref for AppState {
     }
 }
 
+/// Now, in ms since the Unix epoch, from this node's clock ([`crate::clock`]): never goes
+/// backwards, unaffected by wall-clock steps.
 pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    crate::clock::Clock::system().now_ms()
 }
 
 impl AppState {

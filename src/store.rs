@@ -10,11 +10,13 @@ use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
+use crate::domain::ballot_order::{self, Stamp};
 use crate::domain::events::{NameEvent, PollEnvelope, VoteEvent, VoterRecord};
 use crate::domain::poll::PollRecord;
 pub use crate::domain::polls::Polls;
 pub use crate::domain::qa::Qa;
 use crate::domain::qa::{QaChanges, QaEnvelope};
+use crate::domain::record_checks::judge_vote;
 use crate::domain::tally::Tally;
 use crate::domain::vote::Ballot;
 
@@ -22,13 +24,17 @@ const POLLS: TableDefinition<&str, &[u8]> = TableDefinition::new("polls");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// (poll id, poll uid, round, voter) → ballot JSON
 const BALLOTS: TableDefinition<(&str, u64, u32, &str), &[u8]> = TableDefinition::new("ballots");
+/// (poll id, poll uid, round, voter) → the standing ballot's stamp JSON (ballots with one)
+const STAMPS: TableDefinition<(&str, u64, u32, &str), &[u8]> = TableDefinition::new("stamps");
 /// (poll id, poll uid, round) → tally JSON
 const TALLIES: TableDefinition<(&str, u64, u32), &[u8]> = TableDefinition::new("tallies");
 /// (topic, partition) → next offset to consume
 const OFFSETS: TableDefinition<(&str, i32), u64> = TableDefinition::new("offsets");
 
+mod identity;
 mod qa;
 mod quiz;
+pub use identity::StoredIdentity;
 pub use quiz::RoundKey;
 
 #[derive(Debug, thiserror::Error)]
@@ -89,8 +95,9 @@ pub enum Event {
     /// A voter's display name (from the votes topic).
     Name(NameEvent),
     Qa(QaEnvelope),
-    /// Undecodable payload: skipped, but its offset still counts as consumed.
-    Malformed,
+    /// An invalid record (see [`crate::domain::record_checks`]): skipped on every node, its
+    /// offset consumed, and counted in [`BatchOutcome::skipped_records`]; the reason is logged.
+    Skipped(String),
 }
 
 impl From<VoterRecord> for Event {
@@ -117,6 +124,23 @@ pub struct BatchOutcome {
     /// Ballots and names applied from the votes topic so far, this batch included (a pack
     /// counts as its ballots); `None` if this batch applied none.
     pub votes_applied: Option<u64>,
+    /// Records (and ballots of packs) skipped as invalid so far, this batch included; `None`
+    /// if this batch skipped none.
+    pub skipped_records: Option<u64>,
+}
+
+/// The [`META`] key of the count in [`BatchOutcome::skipped_records`] (u64, little-endian).
+const SKIPPED_RECORDS: &str = "skipped_records";
+
+/// Logs why a record (or a ballot of a pack) is skipped and counts it.
+fn skip(skipped: &mut u64, rec: &Consumed, why: &str) {
+    *skipped += 1;
+    tracing::warn!(
+        "skipping the record at {}/{}@{}: {why}",
+        rec.topic,
+        rec.partition,
+        rec.offset
+    );
 }
 
 /// The [`META`] key of the count in [`BatchOutcome::votes_applied`] (u64, little-endian).
@@ -126,6 +150,7 @@ const VOTES_APPLIED: &str = "votes_applied";
 /// batch has loaded (each written back once, at the end).
 struct Votes<'txn, 'o> {
     ballots: redb::Table<'txn, (&'static str, u64, u32, &'static str), &'static [u8]>,
+    stamps: redb::Table<'txn, (&'static str, u64, u32, &'static str), &'static [u8]>,
     tallies: redb::Table<'txn, (&'static str, u64, u32), &'static [u8]>,
     loaded: HashMap<(String, u64, u32), Tally>,
     tallied: &'o mut HashSet<String>,
@@ -134,16 +159,33 @@ struct Votes<'txn, 'o> {
 }
 
 impl Votes<'_, '_> {
-    /// A voter's ballot replaces their previous one in the round; a quiz answer is final
-    /// (the voter's first one in the log counts, and is scored).
+    /// A voter's ballot replaces their previous one in the round if its stamp is greater; a
+    /// quiz answer is final (the one with the smallest stamp counts, and is scored). See
+    /// [`ballot_order`] for ballots without stamps.
     fn apply(&mut self, v: &VoteEvent, quiz: &mut quiz::QuizTables) -> Result<(), StoreError> {
         self.applied += 1;
         let bkey = (v.poll.as_str(), v.uid, v.round, v.voter.as_str());
-        if v.quiz.is_some() && self.ballots.get(bkey)?.is_some() {
-            return Ok(());
+        if self.ballots.get(bkey)?.is_some() {
+            let standing: Option<Stamp> = self
+                .stamps
+                .get(bkey)?
+                .map(|g| decode("ballot stamp", g.value()))
+                .transpose()?;
+            if !ballot_order::replaces(v.stamp.as_ref(), standing.as_ref(), v.quiz.is_some()) {
+                return Ok(());
+            }
         }
         if let Some(stamp) = &v.quiz {
             quiz.answer(v, stamp)?;
+        }
+        match &v.stamp {
+            Some(s) => {
+                let bytes = serde_json::to_vec(s).expect("stamp serialises");
+                self.stamps.insert(bkey, bytes.as_slice())?;
+            }
+            None => {
+                self.stamps.remove(bkey)?;
+            }
         }
         let bytes = serde_json::to_vec(&v.ballot).expect("ballot serialises");
         let previous = self
@@ -182,8 +224,16 @@ impl Votes<'_, '_> {
 
 /// The count of [`VOTES_APPLIED`], 0 if never written.
 fn read_count(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<u64, StoreError> {
+    read_counter(meta, VOTES_APPLIED)
+}
+
+/// A u64 counter in [`META`], 0 if never written.
+fn read_counter(
+    meta: &impl ReadableTable<&'static str, &'static [u8]>,
+    key: &str,
+) -> Result<u64, StoreError> {
     Ok(meta
-        .get(VOTES_APPLIED)?
+        .get(key)?
         .and_then(|g| <[u8; 8]>::try_from(g.value()).ok())
         .map(u64::from_le_bytes)
         .unwrap_or(0))
@@ -235,6 +285,7 @@ impl TallyStore {
             tx.open_table(POLLS)?;
             tx.open_table(META)?;
             tx.open_table(BALLOTS)?;
+            tx.open_table(STAMPS)?;
             tx.open_table(TALLIES)?;
             tx.open_table(OFFSETS)?;
             qa::create_tables(&tx)?;
@@ -311,6 +362,9 @@ impl TallyStore {
         if let Some(v) = meta.get("leaderboard_epoch")? {
             polls.leaderboard_epoch = decode("leaderboard epoch", v.value())?;
         }
+        if let Some(v) = meta.get("deployment")? {
+            polls.deployment = decode("deployment", v.value())?;
+        }
         if let Some(v) = meta.get("presenter")? {
             polls.presenter = decode("presenter position", v.value())?;
         }
@@ -360,6 +414,11 @@ impl TallyStore {
         Ok(n)
     }
 
+    /// Records skipped as invalid so far ([`BatchOutcome::skipped_records`]).
+    pub fn skipped_records(&self) -> Result<u64, StoreError> {
+        read_counter(&self.db.begin_read()?.open_table(META)?, SKIPPED_RECORDS)
+    }
+
     /// Applies a batch of consumed records and their offsets in one write transaction.
     /// Records at offsets already consumed are skipped, so re-delivery is harmless.
     pub fn apply_batch(
@@ -371,7 +430,11 @@ impl TallyStore {
         let mut tx = self.db.begin_write()?;
         // Poll and Q&A changes (rare, made by people) are committed durably at once; votes
         // at least every DURABLE_EVERY.
-        let mut last_durable = self.last_durable.lock().expect("durability lock");
+        // A panic elsewhere while holding it leaves only an Instant behind: nothing to repair.
+        let mut last_durable = self
+            .last_durable
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let only_votes = batch
             .iter()
             .all(|r| matches!(r.event, Event::Vote(_) | Event::Votes(_)));
@@ -391,11 +454,13 @@ impl TallyStore {
             let mut next: HashMap<(Arc<str>, i32), u64> = HashMap::new();
             let mut votes = Votes {
                 ballots: tx.open_table(BALLOTS)?,
+                stamps: tx.open_table(STAMPS)?,
                 tallies: tx.open_table(TALLIES)?,
                 loaded: HashMap::new(),
                 tallied: &mut outcome.tallied,
                 applied: 0,
             };
+            let mut skipped = 0u64;
             for rec in batch {
                 let key = (rec.topic.clone(), rec.partition);
                 let expected = match next.get(&key) {
@@ -410,8 +475,9 @@ impl TallyStore {
                     continue;
                 }
                 next.insert(key, offset + 1);
+                let state = new_polls.as_ref().unwrap_or(polls);
                 match &rec.event {
-                    Event::Malformed => {}
+                    Event::Skipped(why) => skip(&mut skipped, rec, why),
                     Event::Name(n) => {
                         quiz.name(n)?;
                         votes.applied += 1;
@@ -424,10 +490,16 @@ impl TallyStore {
                         let state = new_polls.get_or_insert_with(|| polls.clone());
                         changed_polls.extend(state.apply(env, offset));
                     }
-                    Event::Vote(v) => votes.apply(v, &mut quiz)?,
+                    Event::Vote(v) => match judge_vote(v, state) {
+                        Ok(()) => votes.apply(v, &mut quiz)?,
+                        Err(why) => skip(&mut skipped, rec, &why),
+                    },
                     Event::Votes(pack) => {
                         for v in pack {
-                            votes.apply(v, &mut quiz)?;
+                            match judge_vote(v, state) {
+                                Ok(()) => votes.apply(v, &mut quiz)?,
+                                Err(why) => skip(&mut skipped, rec, &why),
+                            }
                         }
                     }
                 }
@@ -440,6 +512,12 @@ impl TallyStore {
                 let total = before + applied;
                 meta.insert(VOTES_APPLIED, total.to_le_bytes().as_slice())?;
                 outcome.votes_applied = Some(total);
+            }
+            if skipped > 0 {
+                let mut meta = tx.open_table(META)?;
+                let total = read_counter(&meta, SKIPPED_RECORDS)? + skipped;
+                meta.insert(SKIPPED_RECORDS, total.to_le_bytes().as_slice())?;
+                outcome.skipped_records = Some(total);
             }
             for ((topic, partition), n) in next {
                 offsets.insert((&*topic, partition), n)?;
@@ -462,6 +540,9 @@ impl TallyStore {
                 meta.insert("view", view.as_slice())?;
                 let epoch = serde_json::to_vec(&state.leaderboard_epoch).expect("epoch serialises");
                 meta.insert("leaderboard_epoch", epoch.as_slice())?;
+                let deployment =
+                    serde_json::to_vec(&state.deployment).expect("deployment serialises");
+                meta.insert("deployment", deployment.as_slice())?;
                 let presenter = serde_json::to_vec(&state.presenter).expect("position serialises");
                 meta.insert("presenter", presenter.as_slice())?;
                 let moderation =
@@ -484,7 +565,10 @@ impl TallyStore {
     /// Makes every commit so far durable (an empty durable commit), so that a clean stop
     /// leaves nothing to read again from Kafka on the next start.
     pub fn persist(&self) -> Result<(), StoreError> {
-        let mut last_durable = self.last_durable.lock().expect("durability lock");
+        let mut last_durable = self
+            .last_durable
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         self.db.begin_write()?.commit()?;
         *last_durable = std::time::Instant::now();
         Ok(())
@@ -534,176 +618,7 @@ impl TallyStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::events::PollEvent;
-    use crate::domain::poll::PollDef;
+mod tests;
 
-    fn poll_rec(offset: i64, event: PollEvent) -> Consumed {
-        Consumed {
-            topic: "polls".into(),
-            partition: 0,
-            offset,
-            event: Event::Poll(PollEnvelope { v: 1, at: 1, event }),
-        }
-    }
-
-    fn vote_rec(offset: i64, voter: &str, choice: u16) -> Consumed {
-        Consumed {
-            topic: "votes".into(),
-            partition: 2,
-            offset,
-            event: Event::Vote(VoteEvent {
-                v: 1,
-                at: 1,
-                poll: "p".into(),
-                uid: 0,
-                round: 1,
-                voter: voter.into(),
-                ballot: Ballot::Choices(vec![choice]),
-                quiz: None,
-            }),
-        }
-    }
-
-    #[test]
-    fn a_batch_applies_once_even_if_delivered_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = TallyStore::open(&dir.path().join("t.redb")).unwrap();
-        let batch = vec![
-            created("p"),
-            vote_rec(0, "v1", 0),
-            vote_rec(1, "v2", 1),
-            vote_rec(2, "v1", 1),
-        ];
-        let out = store
-            .apply_batch(&Polls::default(), &Qa::default(), &batch)
-            .unwrap();
-        let polls = out.polls.unwrap();
-        let again = store.apply_batch(&polls, &Qa::default(), &batch).unwrap();
-        assert!(again.polls.is_none() && again.tallied.is_empty());
-        let t = store.tally("p", 0, 1).unwrap();
-        assert_eq!((t.voters, t.counts.clone()), (2, vec![0, 2]));
-        assert_eq!(store.offsets().unwrap()[&("votes".to_string(), 2)], 3);
-        assert_eq!(
-            store.ballot("p", 0, 1, "v1").unwrap(),
-            Some(Ballot::Choices(vec![1]))
-        );
-        assert!(store.load_polls().unwrap().live("p").is_some());
-    }
-
-    /// A pack is its ballots in order at one offset: a ballot it replaces counts once, it
-    /// applies once however often it is delivered, and each ballot and name counts as applied.
-    #[test]
-    fn a_pack_applies_its_ballots_in_order_once_and_counts_each() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = TallyStore::open(&dir.path().join("t.redb")).unwrap();
-        assert_eq!(
-            store.votes_applied(7).unwrap(),
-            7,
-            "a database from before packs"
-        );
-        let ballot =
-            |offset: i64, voter: &str, choice: u16| match vote_rec(offset, voter, choice).event {
-                Event::Vote(v) => v,
-                _ => unreachable!(),
-            };
-        let pack = Consumed {
-            topic: "votes".into(),
-            partition: 2,
-            offset: 1,
-            event: Event::Votes(vec![
-                ballot(1, "v1", 0),
-                ballot(1, "v2", 1),
-                ballot(1, "v1", 1),
-            ]),
-        };
-        let name = Consumed {
-            topic: "votes".into(),
-            partition: 2,
-            offset: 2,
-            event: Event::Name(NameEvent {
-                v: 1,
-                at: 1,
-                voter: "v2".into(),
-                name: "Ada".into(),
-            }),
-        };
-        let batch = vec![created("p"), vote_rec(0, "v3", 0), pack, name];
-        let out = store
-            .apply_batch(&Polls::default(), &Qa::default(), &batch)
-            .unwrap();
-        assert_eq!(out.votes_applied, Some(7 + 5));
-        let again = store
-            .apply_batch(&out.polls.unwrap(), &Qa::default(), &batch)
-            .unwrap();
-        assert_eq!(again.votes_applied, None, "nothing new");
-        let t = store.tally("p", 0, 1).unwrap();
-        assert_eq!((t.voters, t.counts.clone()), (3, vec![1, 2]));
-        assert_eq!(
-            store.ballot("p", 0, 1, "v1").unwrap(),
-            Some(Ballot::Choices(vec![1]))
-        );
-        assert_eq!(store.offsets().unwrap()[&("votes".to_string(), 2)], 3);
-        assert_eq!(store.votes_applied(0).unwrap(), 12, "kept");
-    }
-
-    fn created(id: &str) -> Consumed {
-        let def = PollDef::for_test();
-        poll_rec(
-            0,
-            PollEvent::Created {
-                id: id.into(),
-                def,
-                after: None,
-            },
-        )
-    }
-
-    /// Votes are committed without fsync for up to [`DURABLE_EVERY`]; what a crash takes back
-    /// must be the tallies and the offsets together, so the votes are read again and counted
-    /// once. A clean stop (`persist`) keeps everything.
-    #[test]
-    fn non_durable_votes_roll_back_with_their_offsets_and_persist_keeps_them() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.redb");
-        let polls = {
-            let store = TallyStore::open(&path).unwrap();
-            let polls = store
-                .apply_batch(&Polls::default(), &Qa::default(), &[created("p")])
-                .unwrap()
-                .polls
-                .unwrap();
-            let votes = [vote_rec(0, "v1", 0), vote_rec(1, "v2", 1)];
-            store.apply_batch(&polls, &Qa::default(), &votes).unwrap();
-            assert_eq!(store.tally("p", 0, 1).unwrap().voters, 2);
-            polls
-            // Dropped without persist (redb itself may still make it durable on drop; the
-            // SIGKILL test in tests/resilience.rs covers a real crash).
-        };
-        let store = TallyStore::open(&path).unwrap();
-        let voters = store.tally("p", 0, 1).unwrap().voters;
-        let offset = store
-            .offsets()
-            .unwrap()
-            .get(&("votes".to_string(), 2))
-            .copied();
-        assert!(
-            (voters, offset) == (2, Some(2)) || (voters, offset) == (0, None),
-            "tallies and offsets come back from the same commit: {voters} voters, offset {offset:?}"
-        );
-        // Read again from the log (as the consumer does after a restart): counted once.
-        let votes = [
-            vote_rec(0, "v1", 0),
-            vote_rec(1, "v2", 1),
-            vote_rec(2, "v3", 0),
-        ];
-        store.apply_batch(&polls, &Qa::default(), &votes).unwrap();
-        store.persist().unwrap();
-        drop(store);
-        let store = TallyStore::open(&path).unwrap();
-        let t = store.tally("p", 0, 1).unwrap();
-        assert_eq!((t.voters, t.counts.clone()), (3, vec![2, 1]));
-        assert_eq!(store.offsets().unwrap()[&("votes".to_string(), 2)], 3);
-    }
-}
+#[cfg(test)]
+mod skip_tests;

@@ -20,6 +20,7 @@ mod presenter_browser;
 mod qa;
 mod qa_browser;
 mod quiz;
+mod records;
 mod resilience;
 mod scoped_keys;
 mod session;

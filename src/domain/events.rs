@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::ballot_order::Stamp;
 use super::moderation::ModerationEvent;
 use super::poll::PollDef;
 use super::quiz::QuizStamp;
@@ -91,6 +92,12 @@ pub enum PollEvent {
     LeaderboardReset {
         epoch: u32,
     },
+    /// Which secret and admin token the nodes on this topic prefix use, as public ids (keyed
+    /// hashes, never the secrets); a node publishes its own at start (see [`crate::identity`]).
+    Deployment {
+        key: String,
+        admin: String,
+    },
     /// Moderation of words and players (each event has its own `type`).
     #[serde(untagged)]
     Moderation(ModerationEvent),
@@ -125,6 +132,7 @@ impl PollEvent {
             | PollEvent::View { .. } => "screen",
             PollEvent::Agenda { .. } => "agenda",
             PollEvent::LeaderboardReset { .. } => "leaderboard",
+            PollEvent::Deployment { .. } => "deployment",
             PollEvent::Moderation(m) => m.poll().unwrap_or("moderation"),
         }
     }
@@ -153,6 +161,10 @@ pub struct VoteEvent {
     /// A quiz answer: what its score is computed from (absent for other polls).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quiz: Option<QuizStamp>,
+    /// When and where it was accepted: orders the voter's ballots in the round whatever
+    /// partition they are in ([`super::ballot_order`]); absent in records from before stamps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stamp: Option<Stamp>,
 }
 
 /// A voter's display name (`PUT /api/me`), in `livepoll.votes` keyed by voter: the same

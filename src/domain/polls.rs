@@ -23,6 +23,12 @@ pub struct Polls {
     pub view: ScreenView,
     /// The quiz leaderboard in play: how many times it was reset.
     pub leaderboard_epoch: u32,
+    /// Next offset of `livepoll.polls` folded in (what ballots are judged against, see
+    /// [`super::record_checks::judge_vote`]).
+    pub applied: u64,
+    /// The ids of the secret and admin token last published on this topic prefix (key id,
+    /// admin token id), checked by a node at start (see [`crate::identity`]).
+    pub deployment: Option<(String, String)>,
     /// Where the presenter is in the agenda.
     pub presenter: Presenter,
     /// Hidden, approved and blocked words; renamed and hidden players.
@@ -70,6 +76,7 @@ impl Polls {
     pub fn apply(&mut self, env: &PollEnvelope, offset: u64) -> HashSet<String> {
         let at = env.at;
         let mut changed = HashSet::new();
+        self.applied = self.applied.max(offset + 1);
         match &env.event {
             PollEvent::Created { id, def, after } => {
                 if self.live(id).is_none() {
@@ -89,6 +96,9 @@ impl Polls {
                 }
             }
             PollEvent::View { view } => self.view = *view,
+            PollEvent::Deployment { key, admin } => {
+                self.deployment = Some((key.clone(), admin.clone()));
+            }
             PollEvent::Moderation(m) => {
                 if m.poll().is_none_or(|id| self.live(id).is_some()) {
                     self.moderation.apply(m);

@@ -41,15 +41,19 @@ impl QuizStamp {
     /// Scores the choices accepted at `at`: 0 if wrong; if right,
     /// `round(points × (1 − t / (2 × duration)))` with `t` clamped to `0..=duration`, so between
     /// points/2 and points. Integer arithmetic, half rounded up: the same on every machine.
+    ///
+    /// No input overflows or divides by zero: the arithmetic is in `u128`, where a duration of
+    /// `u64::MAX` seconds still fits (the consumer also refuses such stamps, see
+    /// [`super::record_checks::check_stamp`]).
     pub fn score(&self, choices: &[u16], at: u64) -> Answer {
-        let duration = self.duration_secs.max(1) * 1000;
+        let duration = self.duration_secs.max(1) as u128 * 1000;
         let ms = at.saturating_sub(self.started_at);
-        let t = ms.min(duration) as u128;
+        let t = (ms as u128).min(duration);
         let correct = !choices.is_empty() && choices.iter().all(|c| self.correct.contains(c));
         let points = if correct {
-            let d2 = 2 * duration as u128;
+            let d2 = 2 * duration;
             let num = self.points as u128 * (d2 - t);
-            ((2 * num + d2) / (2 * d2)) as u32
+            u32::try_from((2 * num + d2) / (2 * d2)).unwrap_or(self.points)
         } else {
             0
         };
@@ -209,6 +213,19 @@ mod tests {
         assert_eq!(s.score(&[1], 11_001).points, 975);
         let wrong = s.score(&[0], 10_500);
         assert_eq!((wrong.correct, wrong.points, wrong.ms), (false, 0, 500));
+    }
+
+    /// A stamp whose `duration × 1000` overflows `u64` (to 0, dividing by zero) once stopped
+    /// the consumer for good.
+    #[test]
+    fn a_huge_duration_neither_overflows_nor_divides_by_zero() {
+        let mut s = stamp();
+        s.duration_secs = 2_305_843_009_213_693_952;
+        assert_eq!(s.score(&[1], 10_000).points, 1000);
+        s.duration_secs = u64::MAX;
+        s.points = u32::MAX;
+        let a = s.score(&[1], u64::MAX);
+        assert!(a.points > u32::MAX / 2, "{a:?}");
     }
 
     #[test]

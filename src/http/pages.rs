@@ -106,7 +106,13 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         let warnings: Vec<String> = s.health.descriptors().warning().into_iter().collect();
         // A node far behind the topics is routed around until it caught up (CONTRACT.md
         // "Running several nodes on one Kafka cluster").
-        match s.health.check().and_then(|()| s.consumer.lag.behind().map_or(Ok(()), Err)) {
+        let skipped = s.consumer.skipped_records.load(std::sync::atomic::Ordering::Relaxed);
+        let checked = s
+            .health
+            .check()
+            .and_then(|()| s.consumer.stalls.check())
+            .and_then(|()| s.consumer.lag.behind().map_or(Ok(()), Err));
+        match checked {
             Ok(()) => json_reply(
                 StatusCode::OK,
                 &serde_json::json!({
@@ -116,6 +122,7 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
                     "votes_applied": s.consumer.votes_applied.load(std::sync::atomic::Ordering::Relaxed),
                     "node": node,
                     "lag": lag,
+                    "skipped_records": skipped,
                     "open_files": open_files,
                     "warnings": warnings,
                 }),
@@ -123,7 +130,7 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
             Err(reason) => {
                 let mut res = json_reply(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    &serde_json::json!({ "status": "unavailable", "reason": reason, "kafka": s.kafka_desc, "node": node, "lag": lag, "open_files": open_files, "warnings": warnings }),
+                    &serde_json::json!({ "status": "unavailable", "reason": reason, "kafka": s.kafka_desc, "node": node, "lag": lag, "skipped_records": skipped, "open_files": open_files, "warnings": warnings }),
                 );
                 res.headers_mut().insert("retry-after", "2".parse().expect("header"));
                 res

@@ -4,6 +4,7 @@
 //! not recorded).
 
 use super::ServiceError;
+use crate::domain::ballot_order::Stamp;
 use crate::domain::events::{SCHEMA_VERSION, VoteEvent};
 use crate::domain::poll::Kind;
 use crate::domain::vote::VoteBody;
@@ -78,6 +79,10 @@ pub async fn cast(
         voter,
         ballot,
         quiz,
+        stamp: Some(Stamp(
+            crate::clock::Clock::system().stamp(),
+            state.health.node().to_string(),
+        )),
     };
     let payload = serde_json::to_vec(&event).expect("vote serialises");
     let is_quiz = event.quiz.is_some();

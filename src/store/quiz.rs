@@ -44,8 +44,9 @@ impl<'txn> QuizTables<'txn> {
         })
     }
 
-    /// Scores a quiz vote (the first of its voter in the round: the caller skips later ones)
-    /// and adds it to the voter's totals in the leaderboard stamped on it.
+    /// Scores a quiz vote (the standing one of its voter in the round: the caller decides,
+    /// see [`crate::domain::ballot_order`]) and adds it to the voter's totals in the
+    /// leaderboard stamped on it, taking out the answer it replaces, if any.
     pub(super) fn answer(&mut self, v: &VoteEvent, stamp: &QuizStamp) -> Result<(), StoreError> {
         let choices = match &v.ballot {
             Ballot::Choices(c) => c.as_slice(),
@@ -53,18 +54,33 @@ impl<'txn> QuizTables<'txn> {
         };
         let answer = stamp.score(choices, v.at);
         let bytes = serde_json::to_vec(&answer).expect("answer serialises");
-        self.answers.insert(
-            (v.poll.as_str(), v.uid, v.round, v.voter.as_str()),
-            bytes.as_slice(),
-        )?;
-        let key = (stamp.epoch, v.voter.as_str());
-        let mut totals: Totals = match self.players.get(key)? {
+        let replaced: Option<Answer> = self
+            .answers
+            .insert(
+                (v.poll.as_str(), v.uid, v.round, v.voter.as_str()),
+                bytes.as_slice(),
+            )?
+            .map(|g| decode("quiz answer", g.value()))
+            .transpose()?;
+        if let Some(old) = replaced {
+            self.update_totals(old.epoch, &v.voter, |t| t.remove(&old))?;
+        }
+        self.update_totals(stamp.epoch, &v.voter, |t| t.add(&answer))
+    }
+
+    fn update_totals(
+        &mut self,
+        epoch: u32,
+        voter: &str,
+        change: impl FnOnce(&mut Totals),
+    ) -> Result<(), StoreError> {
+        let mut totals: Totals = match self.players.get((epoch, voter))? {
             Some(g) => decode("quiz totals", g.value())?,
             None => Totals::default(),
         };
-        totals.add(&answer);
+        change(&mut totals);
         let bytes = serde_json::to_vec(&totals).expect("totals serialise");
-        self.players.insert(key, bytes.as_slice())?;
+        self.players.insert((epoch, voter), bytes.as_slice())?;
         Ok(())
     }
 

@@ -169,6 +169,7 @@ fn produce(a: &ProduceArgs) -> anyhow::Result<()> {
             voter,
             ballot: Ballot::Choices(vec![(i % u64::from(a.options.max(1))) as u16]),
             quiz: None,
+            stamp: None,
         };
         let payload = serde_json::to_vec(&event)?;
         bytes += payload.len() as u64;
