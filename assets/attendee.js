@@ -257,10 +257,13 @@ LP.ready.then(() => {
     },
     screen(s) {
       if (s.now) LP.clockOffset = s.now - Date.now();
-      if (onAir !== s.poll) { draft = null; flash = null; }
+      const changed = onAir !== s.poll;
+      if (changed) { draft = null; flash = null; }
       onAir = s.poll;
       if (onAir) loadMine(onAir);
       render();
+      // A new question starts at its top, not where the last long list was scrolled to.
+      if (changed) window.scrollTo(0, 0);
     },
     poll(p) {
       if (p.deleted) polls.delete(p.id);

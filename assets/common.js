@@ -182,7 +182,7 @@ const LP = {
         const ends = poll.labels && poll.labels.length === 2
           ? LP.el("div", { class: "ends" }, LP.el("span", { dir: "auto", text: poll.labels[0] }), LP.el("span", { dir: "auto", text: poll.labels[1] }))
           : null;
-        container.replaceChildren(container._mean, LP.el("div", { class: "histogram" }, ...items), ends);
+        container.replaceChildren(...[container._mean, LP.el("div", { class: "histogram" }, ...items), ends].filter(Boolean));
       } else container.replaceChildren(LP.el("ul", { class: `bars n${Math.min(labels.length, 20)}` }, ...items));
     }
     const voters = results.voters || 0;
@@ -213,7 +213,7 @@ const LP = {
       container._label = LP.el("span", { class: "answered-label" });
       container._note = LP.el("span", { class: "answered-note" });
       const list = options ? LP.el("ol", { class: "options-only" }, ...options.map((o, i) => LP.el("li", { class: `c${i % 12}` }, LP.el("span", { class: "opt", dir: "auto", text: o })))) : null;
-      container.replaceChildren(LP.el("div", { class: `answered${options ? " with-options" : ""}`, role: "status" }, container._n, container._label, container._note), list);
+      container.replaceChildren(...[LP.el("div", { class: `answered${options ? " with-options" : ""}`, role: "status" }, container._n, container._label, container._note), list].filter(Boolean));
     }
     container._n.textContent = LP.num(results.voters || 0);
     container._label.textContent = LP.t("answers_so_far", { n: results.voters || 0 });

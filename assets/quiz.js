@@ -53,13 +53,17 @@
     edit.addEventListener("click", () => {
       const input = LP.el("input", { type: "text", maxlength: "40", value: me.name, "aria-label": t("your_name") });
       const save = LP.el("button", { type: "button", class: "primary", text: t("save") });
+      // Why a name was refused (blocked, too long), in the server's words, read out too.
+      const why = LP.el("span", { class: "name-error", role: "alert" });
       const done = async () => {
         const r = await api("PUT", "/api/me", { name: input.value });
-        if (r.status === 200) { me = r.data; render(last.p, last.ctx); } else input.setAttribute("aria-invalid", "true");
+        if (r.status === 200) { me = r.data; render(last.p, last.ctx); return; }
+        input.setAttribute("aria-invalid", "true");
+        why.textContent = (r.data && r.data.message) || "";
       };
       save.addEventListener("click", done);
-      input.addEventListener("keydown", (e) => { if (e.key === "Enter") done(); });
-      line.replaceChildren(input, save);
+      input.addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); done(); } });
+      line.replaceChildren(input, save, why);
       input.focus();
     });
     return line;

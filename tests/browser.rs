@@ -396,6 +396,16 @@ async fn check_page(b: &Client, app: &TestApp, name: &str) {
         Vec::<String>::new(),
         "{name}"
     );
+    // A missing value shows as the word "null" or "undefined" (a rating poll without labels
+    // once put a large "null" under its histogram): no page text is ever one of them.
+    let text = js(b, "return document.body.innerText").await;
+    let words: Vec<&str> = text
+        .as_str()
+        .unwrap_or_default()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| *w == "null" || *w == "undefined")
+        .collect();
+    assert!(words.is_empty(), "{name}: the page says {words:?}");
     screenshot(b, name).await;
 }
 

@@ -111,6 +111,15 @@ pub fn serve_args(brokers: &str, data_dir: &Path, prefix: &str) -> ServeArgs {
     }
 }
 
+/// A second node of the deployment whose first node keeps its data in `first`: the same
+/// topics, admin token and secret (`--secret-file` pointing at the first node's key), as every
+/// node of a real deployment has; a node with another secret on the same prefix is refused.
+pub fn node_args(brokers: &str, data_dir: &Path, prefix: &str, first: &Path) -> ServeArgs {
+    let mut args = serve_args(brokers, data_dir, prefix);
+    args.secret_file = Some(first.join("secret.key"));
+    args
+}
+
 /// Requests to a livepoll server, in-process ([`TestApp`] derefs to one) or a child process
 /// ([`ServeProcess::api`]).
 #[derive(Clone)]

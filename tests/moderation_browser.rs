@@ -64,7 +64,13 @@ async fn a_word_hidden_in_the_console_leaves_both_projectors_and_stays_hidden_af
     let brokers = shared_broker().bootstrap();
     let args = serve_args(&brokers, &dir.path().join("a"), &prefix);
     let mut a = spawn_app_with(args.clone()).await;
-    let b = spawn_app_with(serve_args(&brokers, &dir.path().join("b"), &prefix)).await;
+    let b = spawn_app_with(node_args(
+        &brokers,
+        &dir.path().join("b"),
+        &prefix,
+        &dir.path().join("a"),
+    ))
+    .await;
     let id = a
         .open_poll(
             json!({"id": "cloud", "question": "One word for this talk?", "kind": "wordcloud"}),

@@ -117,7 +117,13 @@ async fn next_continues_from_the_presenter_position_and_skips_played_polls() {
 
     // Every node (and a rebuild) agrees on the position: it is in the log.
     let other_dir = tempfile::tempdir().unwrap();
-    let other = spawn_app_with(serve_args(&app.brokers, other_dir.path(), &app.prefix)).await;
+    let other = spawn_app_with(node_args(
+        &app.brokers,
+        other_dir.path(),
+        &app.prefix,
+        &app.data_dir,
+    ))
+    .await;
     let deadline = Instant::now() + Duration::from_secs(20);
     while screen(&other).await["position"] != "e" {
         assert!(Instant::now() < deadline, "the second node never caught up");
@@ -305,7 +311,13 @@ async fn a_discarded_round_leaves_results_and_exports_on_every_node_and_after_a_
 
     // A second node on the same topics.
     let other_dir = tempfile::tempdir().unwrap();
-    let other = spawn_app_with(serve_args(&app.brokers, other_dir.path(), &app.prefix)).await;
+    let other = spawn_app_with(node_args(
+        &app.brokers,
+        other_dir.path(),
+        &app.prefix,
+        &app.data_dir,
+    ))
+    .await;
     let deadline = Instant::now() + Duration::from_secs(20);
     while other.poll("rehearsed").await["rounds"][0]["discarded"] != true {
         assert!(
