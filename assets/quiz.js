@@ -162,7 +162,7 @@
     const before = new Map([...board.rows].map(([k, row]) => [k, row.getBoundingClientRect().top]));
     const seen = new Set();
     r.data.entries.forEach((e, i) => {
-      const key = e.name;
+      const key = e.player || e.name; // one row per player, even when two share a name
       let row = board.rows.get(key);
       if (!row) {
         row = LP.el("li", { class: "lb-row" }, LP.el("span", { class: "lb-rank" }), LP.el("span", { class: "lb-name" }), LP.el("span", { class: "lb-score" }));

@@ -4,6 +4,7 @@ pub mod ballot_order;
 pub mod blocklist;
 pub mod events;
 pub mod moderation;
+pub mod names;
 pub mod poll;
 pub mod polls;
 pub mod presenter;

@@ -4,6 +4,7 @@
 //! A quiz answer counts once the question closes: while a question is open its answers are
 //! left out of every total anyone can read, so no score or rank gives the right answer away.
 
+use crate::domain::names::{distinct_names, player_id};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -108,6 +109,8 @@ fn open_rounds(polls: &Polls) -> Vec<RoundKey> {
 #[derive(Debug, Clone, Serialize)]
 pub struct Entry {
     pub rank: u32,
+    /// The row's key: one player, whatever their name ([`player_id`]).
+    pub player: String,
     pub name: String,
     pub score: u64,
     pub correct: u32,
@@ -130,14 +133,21 @@ pub struct Board {
 
 /// Every player of the current leaderboard that an organiser did not hide, ranked (see
 /// [`crate::domain::quiz::board_order`]), under the name the audience may see.
+/// The players the audience sees, ranked, with names that never look alike on screen
+/// ([`distinct_names`]: "Ada", "Ada (2)").
 pub fn ranked(state: &AppState) -> Result<Vec<(u32, Player)>, ServiceError> {
-    Ok(rank(
+    let mut ranked = rank(
         players(state)?
             .into_iter()
             .filter(|(_, hidden)| !hidden)
             .map(|(p, _)| p)
             .collect(),
-    ))
+    );
+    let shown = distinct_names(ranked.iter().map(|(_, p)| p.name.as_str()));
+    for ((_, p), name) in ranked.iter_mut().zip(shown) {
+        p.name = name;
+    }
+    Ok(ranked)
 }
 
 /// Every player who answered, with the name the audience may see, and whether an organiser
@@ -195,6 +205,7 @@ pub fn moderated_players(state: &AppState) -> Result<Vec<ModeratedPlayer>, Servi
 fn entry(rank: u32, p: &Player, me: Option<&str>) -> Entry {
     Entry {
         rank,
+        player: player_id(&p.voter),
         name: p.name.clone(),
         score: p.totals.score,
         correct: p.totals.correct,
