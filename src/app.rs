@@ -107,6 +107,15 @@ impl Application {
             args.moderator_key.as_deref(),
         )
         .map_err(|e| ConfigError(format!("cannot read or create the scoped keys: {e}")))?;
+        // A scoped key equal to the admin token would make its phone link an admin link.
+        if [roles.presenter_key(), roles.moderator_key()].contains(&keys.admin_token()) {
+            return Err(ConfigError(
+                "the presenter and moderator keys must differ from the admin token: a phone \
+                 link with either key would otherwise carry every admin right"
+                    .into(),
+            )
+            .into());
+        }
         let block_list = match &args.block_words {
             Some(file) => BlockList::from_file(file, args.profanity_filter)
                 .map_err(|e| ConfigError(format!("cannot read the block list: {e}")))?,
@@ -414,9 +423,18 @@ fn event_gate(
 /// Waits until the consumer has applied every poll event present at start, so intake and pages
 /// see the current polls before the first request.
 async fn catch_up_polls(state: &AppState) -> anyhow::Result<()> {
-    crate::service::catch_up_within(state, Duration::from_secs(120))
-        .await
-        .context("replaying the polls topic")
+    match crate::service::catch_up_within(state, Duration::from_secs(120)).await {
+        // A polls record this node cannot read stops it there: it still serves (pages, results
+        // so far, `/healthz` 503 with the reason) rather than never opening its port.
+        Err(_) if state.consumer.stalls.stopped(&state.topics.polls, 0) => {
+            tracing::error!(
+                "the polls topic stopped at a record this node cannot read; serving what it has \
+                 (see /healthz)"
+            );
+            Ok(())
+        }
+        r => r.context("replaying the polls topic"),
+    }
 }
 
 /// The signing key and admin token. A missing `secret.key` next to an existing tally database

@@ -716,3 +716,51 @@ mod browser {
         }
     }
 }
+
+#[tokio::test]
+async fn players_with_names_that_look_alike_keep_rows_of_their_own() {
+    let app = spawn_app().await;
+    // The second "Ada" starts with a Cyrillic А: on a projector the two look the same.
+    let (ada, impostor) = (app.session().await, app.session().await);
+    assert_eq!(set_name(&app, &ada, "Ada").await.0, StatusCode::OK);
+    assert_eq!(
+        set_name(&app, &impostor, "\u{410}da").await.0,
+        StatusCode::OK
+    );
+    let id = present(&app, quiz("alike", &[0])).await;
+    for v in [&ada, &impostor] {
+        assert_eq!(
+            app.vote(v, &id, json!({"choice": 0})).await,
+            StatusCode::ACCEPTED
+        );
+    }
+    wait_voters(&app, &id, 2).await;
+    close(&app, &id).await;
+
+    let board: Value = app.get("/api/leaderboard").await;
+    let entries = board["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{board}");
+    let players: std::collections::HashSet<&str> = entries
+        .iter()
+        .map(|e| e["player"].as_str().unwrap())
+        .collect();
+    assert_eq!(players.len(), 2, "one row key per player: {board}");
+    let mut names: Vec<&str> = entries
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    // The first in rank keeps the name; the other gets a suffix. Which is first depends on
+    // who answered faster, so both orders are right.
+    assert!(
+        names == ["Ada", "\u{410}da (2)"] || names == ["Ada (2)", "\u{410}da"],
+        "{names:?}"
+    );
+    for e in entries {
+        assert!(
+            !e["player"].as_str().unwrap().contains(&ada)
+                && !e["player"].as_str().unwrap().contains(&impostor),
+            "the row key does not show the voter's token"
+        );
+    }
+}

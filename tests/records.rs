@@ -381,3 +381,22 @@ async fn a_voters_ballots_in_two_partitions_give_the_same_results_live_and_after
     b.wait_results(&poll, |r| r["voters"] == 2 && r["counts"] == json!([1, 1]))
         .await;
 }
+
+/// A polls record this node cannot read does not keep a restarted node from opening its port:
+/// it serves what it has and says why on `/healthz`, instead of waiting two minutes for a
+/// catch-up that cannot come and exiting with "still catching up".
+#[tokio::test]
+async fn a_node_whose_polls_topic_stopped_at_a_newer_record_still_starts_and_says_why() {
+    let mut pair = Pair::start().await;
+    let poll = pair.a.open_poll_with_one_vote(0).await;
+    let polls = pair.topic("polls");
+    let newer = json!({"v": 2, "at": 1, "type": "deleted", "id": "x"});
+    let offset = produce(&polls, 0, "x", &serde_json::to_vec(&newer).unwrap()).await;
+    let place = format!("{polls}/0@{offset}");
+    wait_health(&pair.a, |s, _| s == StatusCode::SERVICE_UNAVAILABLE).await;
+    pair.a.stop().await;
+    let a = spawn_app_with(Pair::args(pair.dir.path(), "a", &pair.prefix)).await;
+    let h = wait_health(&a, |s, _| s == StatusCode::SERVICE_UNAVAILABLE).await;
+    assert!(h["reason"].as_str().unwrap().contains(&place), "{h}");
+    assert_eq!(a.poll(&poll).await["results"]["voters"], 1);
+}

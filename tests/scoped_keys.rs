@@ -241,3 +241,19 @@ async fn the_moderator_key_moderates_questions_and_words_and_is_refused_deleting
         .unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn a_scoped_key_equal_to_the_admin_token_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let brokers = shared_broker().bootstrap();
+    for (presenter, moderator) in [(ADMIN, MODERATOR), (PRESENTER, ADMIN)] {
+        let mut args = serve_args(&brokers, dir.path(), &unique_prefix());
+        args.presenter_key = Some(presenter.into());
+        args.moderator_key = Some(moderator.into());
+        let err = match livepoll::app::Application::build(args).await {
+            Ok(_) => panic!("a scoped key equal to the admin token was accepted"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains("differ from the admin token"), "{err}");
+    }
+}

@@ -69,12 +69,29 @@ pub async fn catch_up_within(state: &AppState, timeout: Duration) -> Result<(), 
         .map_err(ServiceError::internal)?
         .map_err(ServiceError::Unavailable)?;
     let mut applied = state.consumer.polls_applied.clone();
-    match tokio::time::timeout(timeout, applied.wait_for(|next| *next as i64 >= high)).await {
-        Ok(Ok(_)) => Ok(()),
-        _ => Err(ServiceError::Unavailable(
-            "this node is still catching up with Kafka; try again in a moment".into(),
-        )),
+    let polls = &state.topics.polls;
+    let stalled = || state.consumer.stalls.stopped(polls, 0);
+    // The polls partition may have stopped at a record this node cannot read: it will not
+    // catch up then, and saying why beats waiting for the timeout.
+    let caught_up = async {
+        loop {
+            if *applied.borrow_and_update() as i64 >= high || stalled() {
+                return;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(250), applied.changed()).await;
+        }
+    };
+    let _ = tokio::time::timeout(timeout, caught_up).await;
+    if stalled() {
+        let why = state.consumer.stalls.check().err().unwrap_or_default();
+        return Err(ServiceError::Unavailable(why));
     }
+    if *applied.borrow() as i64 >= high {
+        return Ok(());
+    }
+    Err(ServiceError::Unavailable(
+        "this node is still catching up with Kafka; try again in a moment".into(),
+    ))
 }
 
 /// Appends a poll event stamped now and waits until it has been applied locally. Returns its
