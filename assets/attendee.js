@@ -112,7 +112,9 @@ LP.ready.then(() => {
     } else if (r.status === 0 || r.status === 503) {
       // No server (or no Kafka) now: keep the vote and send it until it is taken.
       const wait = Math.max(2, r.retryAfter || 0);
-      const offline = r.status === 0;
+      // Once the vote waited for the connection, it still did when the server, back, first
+      // answers 503 (Kafka not ready yet): the 202 then says "Connection back: …".
+      const offline = r.status === 0 || waited;
       pending = { key: k, body, offline, text: offline ? LP.t("vote_waiting") : LP.t("busy_retry", { s: wait }) };
       flash = null;
       retryTimer = setTimeout(() => send(body), 1000 * wait);
