@@ -70,7 +70,11 @@ async fn a_hidden_word_leaves_every_screen_on_every_node_and_after_a_rebuild_but
         let v = a.session().await;
         assert_eq!(a.vote(&v, &id, json!({ "text": w })).await, 202);
     }
-    wait_audience(&a, &id, |w| has(w, "Idiots") || has(w, "idiots")).await;
+    // All three ballots applied (the answer to the hide below shows what is left: Kafka).
+    wait_audience(&a, &id, |w| {
+        (has(w, "Idiots") || has(w, "idiots")) && has(w, "Kafka")
+    })
+    .await;
 
     let p = word_action(&a, &id, "hide", "IDIOTS").await;
     assert_eq!(p["results"]["words"], json!([["Kafka", 1]]));
